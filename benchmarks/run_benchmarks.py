@@ -1,0 +1,430 @@
+"""Side-by-side benchmark: text2ml vs FLAML vs a default HistGradientBoosting pipeline.
+
+    .venv/bin/python benchmarks/run_benchmarks.py --budgets 30 [120] [--tasks titanic tips]
+                                                  [--systems text2ml flaml hgb]
+
+Protocol (shared/benchmark/README.md): one fixed split per task (75/25, seed 0, stratified for
+classification); every system gets the same training rows and the same wall-clock budget; the
+held-out rows are scored by the same code (_common.score); leakage columns are removed for the
+baselines, while text2ml gets the whole training frame and must find them itself.
+
+Each system call runs in its own process (benchmarks/_worker.py), so a crash or a hang costs one
+cell of the table, and time and memory are measured per call. Raw records go to
+benchmarks/results/<run-id>.json (written after every call); the results section of
+benchmarks/README.md is regenerated from the newest record of every (task, budget, system)
+across all result files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import pickle
+import platform
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _common import (REPO, at_least_as_good, direction, load_frame, load_tasks,  # noqa: E402
+                     positive_label, score, split)
+
+RESULTS_DIR = HERE / "results"
+README = HERE / "README.md"
+SYSTEMS = ("text2ml", "flaml", "hgb")
+SYSTEM_LABEL = {"text2ml": "text2ml", "flaml": "FLAML", "hgb": "HGB-default"}
+BUDGET_SLACK = 1.1  # text2ml must finish within 1.1 x budget
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+# ----------------------------------------------------------------------------- environment
+
+def machine_info() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = None
+    try:
+        import psutil
+
+        mem_gb = round(psutil.virtual_memory().total / 2**30, 1)
+    except Exception:  # noqa: BLE001
+        pass
+    return {"nproc": os.cpu_count(), "cpu_model": cpu, "memory_gb": mem_gb,
+            "platform": platform.platform(), "python": platform.python_version()}
+
+
+def versions() -> dict[str, Any]:
+    from importlib import metadata
+
+    out: dict[str, Any] = {}
+    for name in ("text2ml-jupyter", "flaml", "scikit-learn", "pandas", "numpy", "optuna",
+                 "lightgbm", "xgboost-cpu", "xgboost"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    if "text2ml-jupyter" not in out:  # not installed: read the source tree's version
+        try:
+            import tomllib
+
+            out["text2ml-jupyter"] = tomllib.loads(
+                (REPO / "pyproject.toml").read_text())["project"]["version"] + " (source tree)"
+        except Exception:  # noqa: BLE001
+            pass
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--",
+                                "text2ml_jupyter"], capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+        out["text2ml_commit"] = commit + (" + uncommitted engine changes" if dirty else "")
+    except Exception:  # noqa: BLE001
+        pass
+    return out
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def engine_available() -> tuple[bool, str]:
+    proc = subprocess.run([sys.executable, "-c", "from text2ml_jupyter.engine import run"],
+                          capture_output=True, text=True, env=child_env(), timeout=300)
+    return proc.returncode == 0, proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
+
+
+# ----------------------------------------------------------------------------- one call
+
+def _tree_rss(proc) -> int:
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except Exception:  # noqa: BLE001
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except Exception:  # noqa: BLE001
+            pass
+    return total
+
+
+def _kill_tree(popen: subprocess.Popen) -> None:
+    import psutil
+
+    try:
+        kids = psutil.Process(popen.pid).children(recursive=True)
+    except psutil.Error:
+        kids = []
+    try:
+        os.killpg(popen.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    for k in kids:  # anything that left the process group
+        try:
+            k.kill()
+        except psutil.Error:
+            pass
+    popen.wait()
+
+
+def run_call(system: str, split_dir: Path, budget: float, out: Path,
+             timeout: float) -> dict[str, Any]:
+    """Run one system in its own process; return its record (not yet scored)."""
+    import psutil
+
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, str(HERE / "_worker.py"), system, str(split_dir), str(budget),
+           str(out)]
+    t0 = time.perf_counter()
+    with open(out / "stdout.txt", "wb") as so, open(out / "stderr.txt", "wb") as se:
+        popen = subprocess.Popen(cmd, stdout=so, stderr=se, cwd=out, env=child_env(),
+                                 start_new_session=True)
+        ps = psutil.Process(popen.pid)
+        peak, timed_out = 0, False
+        while popen.poll() is None:
+            peak = max(peak, _tree_rss(ps))
+            if time.perf_counter() - t0 > timeout:
+                timed_out = True
+                _kill_tree(popen)
+                break
+            time.sleep(0.2)
+    process_time = time.perf_counter() - t0
+    record: dict[str, Any] = {"process_time": round(process_time, 2),
+                              "peak_rss_tree_mb": round(peak / 2**20, 1)}
+    result_file = out / "result.json"
+    if timed_out:
+        record.update(status="timeout", error=f"killed after {timeout:.0f} s")
+    elif result_file.exists():
+        record.update(json.loads(result_file.read_text()))
+    else:
+        stderr = (out / "stderr.txt").read_text(errors="replace")
+        record.update(status="crash", error=f"exit code {popen.returncode}",
+                      traceback=stderr[-4000:])
+    return record
+
+
+# ----------------------------------------------------------------------------- the run
+
+def prepare_split(task: dict[str, Any], root: Path) -> Path:
+    d = root / "splits" / task["name"]
+    d.mkdir(parents=True, exist_ok=True)
+    train, test = split(task, load_frame(task))
+    train.to_pickle(d / "train.pkl")
+    test.to_pickle(d / "test.pkl")
+    (d / "task.json").write_text(json.dumps(task))
+    return d
+
+
+def score_record(record: dict[str, Any], task: dict[str, Any], test, pos, out: Path) -> None:
+    if record.get("status") != "ok":
+        return
+    try:
+        with open(out / "pred.pkl", "rb") as fh:
+            pred = pickle.load(fh)
+        record["score"] = score(task, test[task["target"]], pred["y_pred"], pred["proba"],
+                                pred["classes"], pos_label=pos)
+    except Exception as exc:  # noqa: BLE001
+        import traceback
+
+        record.update(status="score_error", error=f"{type(exc).__name__}: {exc}",
+                      traceback=traceback.format_exc())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--budgets", type=float, nargs="+", default=[30.0])
+    ap.add_argument("--tasks", nargs="+", default=None, help="task names (default: all)")
+    ap.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=SYSTEMS)
+    ap.add_argument("--timeout-factor", type=float, default=3.0,
+                    help="kill a call after factor x budget + 120 s")
+    ap.add_argument("--work-dir", default=None, help="splits, predictions, run folders "
+                    "(default: a new folder under the system temp dir)")
+    ap.add_argument("--no-readme", action="store_true", help="do not rewrite README.md")
+    args = ap.parse_args(argv)
+
+    tasks = load_tasks()
+    if args.tasks:
+        unknown = set(args.tasks) - {t["name"] for t in tasks}
+        if unknown:
+            ap.error(f"unknown tasks: {', '.join(sorted(unknown))}")
+        tasks = [t for t in tasks if t["name"] in args.tasks]
+
+    started = dt.datetime.now(dt.timezone.utc)
+    run_id = started.strftime("%Y%m%dT%H%M%SZ")
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix=f"text2ml-bench-{run_id}-"))
+    RESULTS_DIR.mkdir(exist_ok=True)
+    results_file = RESULTS_DIR / f"{run_id}.json"
+    run = {
+        "run_id": run_id, "started": started.isoformat(timespec="seconds"),
+        "command": " ".join([".venv/bin/python", "benchmarks/run_benchmarks.py",
+                             *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
+        "machine": machine_info(), "versions": versions(), "work_dir": str(work),
+        "protocol": {"test_size": 0.25, "split_seed": 0, "budget_slack": BUDGET_SLACK},
+        "records": [],
+    }
+    systems = [s for s in SYSTEMS if s in args.systems]
+    if "text2ml" in systems:
+        ok, why = engine_available()
+        run["engine_import"] = "ok" if ok else why
+        if not ok:
+            print(f"text2ml engine not importable: {why}", flush=True)
+
+    def save():
+        results_file.write_text(json.dumps(run, indent=1, default=str))
+
+    import pandas as pd  # noqa: F401  (after argparse: --help stays fast)
+
+    splits = {t["name"]: prepare_split(t, work) for t in tasks}
+    for budget in args.budgets:
+        for task in tasks:
+            split_dir = splits[task["name"]]
+            test = pd.read_pickle(split_dir / "test.pkl")
+            train_y = pd.read_pickle(split_dir / "train.pkl")[task["target"]]
+            pos = positive_label(task, train_y)
+            for system in systems:
+                base = {"task": task["name"], "budget": budget, "system": system,
+                        "metric": task["metric"], "direction": direction(task["metric"]),
+                        "run_id": run_id}
+                if system == "text2ml" and run.get("engine_import") != "ok":
+                    rec = {**base, "status": "unavailable", "error": run.get("engine_import")}
+                else:
+                    out = work / f"b{budget:g}" / task["name"] / system
+                    print(f"[{dt.datetime.now():%H:%M:%S}] {task['name']} budget={budget:g}s "
+                          f"{system} ...", flush=True)
+                    rec = {**base, **run_call(system, split_dir, budget, out,
+                                              args.timeout_factor * budget + 120)}
+                    score_record(rec, task, test, pos, out)
+                    if "wall_time" in rec:
+                        rec["within_budget"] = rec["wall_time"] <= BUDGET_SLACK * budget
+                rec["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+                run["records"].append(rec)
+                save()
+                print(f"    -> {rec.get('status')} score={rec.get('score')} "
+                      f"wall={rec.get('wall_time')} peak={rec.get('peak_rss_tree_mb')} MB "
+                      f"{rec.get('error') or ''}", flush=True)
+                for p in (rec.get("details") or {}).get("problems", []):
+                    print(f"    !! {p}", flush=True)
+    run["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    save()
+    print(f"results: {results_file}")
+    if not args.no_readme:
+        write_readme()
+        print(f"README: {README}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- the README
+
+def load_latest(results_dir: Path = RESULTS_DIR) -> tuple[dict, list[dict]]:
+    """The newest record of every (task, budget, system), and the runs they come from."""
+    latest: dict[tuple, dict] = {}
+    runs: dict[str, dict] = {}
+    for f in sorted(results_dir.glob("*.json")):
+        data = json.loads(f.read_text())
+        for rec in data.get("records", []):
+            key = (rec["task"], float(rec["budget"]), rec["system"])
+            if key not in latest or rec.get("finished", "") >= latest[key].get("finished", ""):
+                latest[key] = rec
+                runs[data["run_id"]] = data
+    used = {r["run_id"] for r in latest.values()}
+    return latest, [runs[r] for r in sorted(used)]
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "—"
+    return f"{x:.1f}" if abs(x) >= 100 else f"{x:.4f}"
+
+
+def _cell(rec: dict | None) -> str:
+    if rec is None:
+        return "not run"
+    if rec.get("status") != "ok":
+        return rec.get("status", "?")
+    return _fmt(rec.get("score"))
+
+
+def _time(rec: dict | None) -> str:
+    if rec is None or rec.get("wall_time") is None:
+        return "—"
+    return f"{rec['wall_time']:.1f}"
+
+
+def _cmp(metric: str, a: dict | None, b: dict | None) -> str:
+    if not a or not b or a.get("score") is None or b.get("score") is None:
+        return "—"
+    if abs(a["score"] - b["score"]) <= 1e-9:
+        return "tie"
+    return "better" if at_least_as_good(metric, a["score"], b["score"]) else "worse"
+
+
+def render(latest: dict[tuple, dict], runs: list[dict]) -> str:
+    tasks = [t for t in load_tasks() if any(k[0] == t["name"] for k in latest)]
+    budgets = sorted({k[1] for k in latest})
+    lines = []
+    for budget in budgets:
+        get = lambda t, s: latest.get((t, budget, s))  # noqa: E731
+        lines += [f"### Budget {budget:g} s", "",
+                  "| task | metric | text2ml | FLAML | HGB-default | text2ml s | FLAML s | "
+                  "HGB s | text2ml vs FLAML | text2ml vs HGB |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        n_ge, n_ge_hgb, n_both, n_both_hgb, n_in, n_t = 0, 0, 0, 0, 0, 0
+        for t in tasks:
+            name, metric = t["name"], t["metric"]
+            t2, fl, hg = get(name, "text2ml"), get(name, "flaml"), get(name, "hgb")
+            if t2 is None and fl is None and hg is None:
+                continue
+            arrow = "↑" if direction(metric) == "maximize" else "↓"
+            t2_time = _time(t2)
+            if t2 and t2.get("wall_time") is not None and not t2.get("within_budget"):
+                t2_time += " (over 1.1×)"
+            lines.append(f"| {name} | {metric} {arrow} | {_cell(t2)} | {_cell(fl)} | {_cell(hg)} "
+                         f"| {t2_time} | {_time(fl)} | {_time(hg)} | {_cmp(metric, t2, fl)} "
+                         f"| {_cmp(metric, t2, hg)} |")
+            ge = at_least_as_good(metric, (t2 or {}).get("score"), (fl or {}).get("score"))
+            if fl and fl.get("score") is not None:
+                n_both += 1
+                n_ge += bool(ge)
+            ge_h = at_least_as_good(metric, (t2 or {}).get("score"), (hg or {}).get("score"))
+            if hg and hg.get("score") is not None:
+                n_both_hgb += 1
+                n_ge_hgb += bool(ge_h)
+            if t2 is not None and t2.get("status") not in ("unavailable",):
+                n_t += 1
+                n_in += bool(t2.get("within_budget"))
+        lines += ["", f"**text2ml ≥ FLAML on {n_ge} of {n_both} at {budget:g} s**; "
+                  f"text2ml ≥ HGB-default on {n_ge_hgb} of {n_both_hgb}; "
+                  f"text2ml within 1.1 × budget on {n_in} of {n_t}.", ""]
+        mem = ["| task | text2ml MB | FLAML MB | HGB MB | text2ml trials | FLAML best model |",
+               "|---|---|---|---|---|---|"]
+        for t in tasks:
+            t2, fl, hg = (get(t["name"], s) for s in SYSTEMS)
+            if t2 is None and fl is None and hg is None:
+                continue
+            mb = lambda r: "—" if not r or r.get("peak_rss_tree_mb") is None \
+                else f"{r['peak_rss_tree_mb']:.0f}"  # noqa: E731
+            trials = ((t2 or {}).get("details") or {}).get("n_trials")
+            best = ((fl or {}).get("details") or {}).get("best_estimator")
+            mem.append(f"| {t['name']} | {mb(t2)} | {mb(fl)} | {mb(hg)} | "
+                       f"{'—' if trials is None else trials} | {best or '—'} |")
+        lines += ["Peak memory (sum of RSS over the call's process tree, sampled every 0.2 s), "
+                  "text2ml trial count, FLAML's chosen learner:", "", *mem, ""]
+        notes = []
+        for t in tasks:
+            for s in SYSTEMS:
+                r = get(t["name"], s)
+                if not r:
+                    continue
+                if r.get("status") not in ("ok",):
+                    first = (r.get("error") or "").splitlines()[0][:300] if r.get("error") else ""
+                    notes.append(f"- {t['name']} / {SYSTEM_LABEL[s]}: **{r.get('status')}** {first}")
+                for p in (r.get("details") or {}).get("problems", []):
+                    notes.append(f"- {t['name']} / {SYSTEM_LABEL[s]}: {p}")
+        if notes:
+            lines += ["Problems seen:", "", *notes, ""]
+    lines += ["### Runs behind these numbers", ""]
+    for r in runs:
+        m, v = r["machine"], r["versions"]
+        vs = ", ".join(f"{k} {v[k]}" for k in ("text2ml-jupyter", "text2ml_commit", "flaml",
+                                                "scikit-learn", "lightgbm", "pandas",
+                                                "optuna") if k in v)
+        lines.append(f"- `{r['run_id']}` ({r['started']}): `{r['command']}` on "
+                     f"{m['nproc']} × {m['cpu_model']}, {m.get('memory_gb')} GB, "
+                     f"Python {m['python']}; {vs}")
+    return "\n".join(lines)
+
+
+def write_readme() -> None:
+    latest, runs = load_latest()
+    body = render(latest, runs)
+    text = README.read_text() if README.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        text += f"\n## Results\n\n{BEGIN}\n{END}\n"
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    README.write_text(f"{head}{BEGIN}\n{body}\n{END}{tail}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--readme-only":
+        write_readme()
+        sys.exit(0)
+    sys.exit(main())

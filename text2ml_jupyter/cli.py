@@ -1,0 +1,382 @@
+"""The ``text2ml`` command: run a plain-English ML task on a CSV or Parquet file.
+
+    text2ml run "Predict whether a passenger survived. Optimize F1." \\
+        --data titanic.csv --budget 60 --out result.ipynb --out result.py
+
+Argument parsing (``build_parser``, ``parse_args`` -> ``RunOptions``) is kept apart from
+the work (``load_data``, ``write_outputs``, ``run_command``), so each can be tested alone.
+
+Exit codes: 0 success; 2 a usage error or a problem with the task, the data or the options
+(one ``error: ...`` message on stderr, no traceback); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import builtins
+import keyword
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence, TextIO
+
+from .errors import Text2MLError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import pandas as pd
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+DEFAULT_BUDGET = 60.0
+DEFAULT_CANDIDATES = 4
+
+# File name endings the command reads, longest first so ".csv.gz" wins over ".gz".
+CSV_SUFFIXES = (".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".csv.zst", ".csv")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+OUT_SUFFIXES = (".ipynb", ".py")
+
+# Names the generated program uses itself; a data variable must not shadow them.
+_PROGRAM_NAMES = frozenset({"pd", "np", "X", "y", "pipeline"})
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything ``text2ml run`` was asked to do, validated, with no work done yet."""
+
+    task: str
+    data: Path
+    target: str | None = None
+    metric: str | None = None
+    budget: float = DEFAULT_BUDGET
+    seed: int = 0
+    candidates: int = DEFAULT_CANDIDATES
+    out: tuple[Path, ...] = field(default_factory=tuple)
+    run_dir: Path | None = None
+    quiet: bool = False
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text!r}")
+    return value
+
+
+def _out_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() not in OUT_SUFFIXES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must end in .ipynb (a notebook) or .py (a program)")
+    return path
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("text2ml-jupyter")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``text2ml`` argument parser (subcommand ``run``; more come later)."""
+    parser = argparse.ArgumentParser(
+        prog="text2ml",
+        description="Turn a plain-English ML task into an optimized, readable "
+                    "scikit-learn pipeline (Text-to-ML).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run a task on a CSV or Parquet file",
+        description="Understand the task, generate and test candidate pipeline parts, "
+                    "search the best combination within the budget, and write it out as "
+                    "a notebook and/or a Python program.",
+    )
+    run.add_argument("task", metavar="TASK",
+                     help='the task in plain English, e.g. "Predict survived. Optimize F1."')
+    run.add_argument("--data", required=True, type=Path, metavar="FILE",
+                     help="the data: a .csv (optionally compressed) or .parquet file")
+    run.add_argument("--target", metavar="COL", default=None,
+                     help="the column to predict (default: from the task text and the data)")
+    run.add_argument("--metric", metavar="M", default=None,
+                     help="the metric to optimize, e.g. f1, accuracy, roc_auc, rmse, mae, r2 "
+                          "(default: from the task text, else the task type's usual one)")
+    run.add_argument("--budget", type=_positive_float, default=DEFAULT_BUDGET,
+                     metavar="SECONDS", help="wall-clock budget for the whole run (default: %(default)g)")
+    run.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: %(default)s)")
+    run.add_argument("--candidates", type=_positive_int, default=DEFAULT_CANDIDATES,
+                     metavar="K", help="candidates generated per module slot (default: %(default)s)")
+    run.add_argument("--out", type=_out_path, action="append", default=[],
+                     metavar="FILE.ipynb|FILE.py",
+                     help="write the result as a notebook (.ipynb) or a program (.py); "
+                          "may be given more than once")
+    run.add_argument("--run-dir", type=Path, default=None, metavar="DIR",
+                     help="the run folder (default: .text2ml/<run-id>/)")
+    run.add_argument("--quiet", "-q", action="store_true",
+                     help="print only the final score and where the outputs went")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> RunOptions:
+    """Parse the command line into ``RunOptions``; argparse exits 2 on a usage error."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    task = args.task.strip()
+    if not task:
+        parser.error("TASK is empty: say what to predict, e.g. \"Predict survived.\"")
+    return RunOptions(
+        task=task,
+        data=args.data,
+        target=args.target,
+        metric=args.metric,
+        budget=args.budget,
+        seed=args.seed,
+        candidates=args.candidates,
+        out=tuple(args.out),
+        run_dir=args.run_dir,
+        quiet=args.quiet,
+    )
+
+
+# --------------------------------------------------------------------------- the work
+
+
+def _data_suffix(path: Path) -> str | None:
+    """The recognized ending of a data file name (lower case), or None."""
+    name = path.name.lower()
+    for suffix in CSV_SUFFIXES + PARQUET_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return suffix
+    return None
+
+
+def derive_data_name(path: str | Path) -> str:
+    """A Python identifier for the data, from the file name.
+
+    ``titanic.csv`` -> ``titanic``; ``my-data 2.csv`` -> ``my_data_2``; a name that would
+    be a keyword, a builtin, a name the generated program uses, or start with a digit
+    gets the prefix ``data_`` (``2024.csv`` -> ``data_2024``, ``class.csv`` -> ``data_class``).
+    """
+    path = Path(path)
+    suffix = _data_suffix(path)
+    stem = path.name[: -len(suffix)] if suffix else path.stem
+    name = re.sub(r"[^0-9A-Za-z_]+", "_", stem).strip("_").lower()
+    name = re.sub(r"_+", "_", name)
+    if not name:
+        return "data"
+    if (name[0].isdigit() or keyword.iskeyword(name) or keyword.issoftkeyword(name)
+            or hasattr(builtins, name) or name in _PROGRAM_NAMES):
+        name = f"data_{name}"
+    return name
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
+
+
+def load_data(path: Path) -> "pd.DataFrame":
+    """Read a CSV or Parquet file; every failure is a one-line ``Text2MLError``."""
+    import pandas as pd
+
+    suffix = _data_suffix(path)
+    if suffix is None:
+        raise Text2MLError(
+            f"cannot read {str(path)!r}: unsupported file type "
+            f"(use a .csv, .csv.gz or .parquet file)")
+    if not path.exists():
+        raise Text2MLError(f"data file not found: {str(path)!r}")
+    if not path.is_file():
+        raise Text2MLError(f"cannot read {str(path)!r}: not a file")
+
+    try:
+        if suffix in PARQUET_SUFFIXES:
+            data = pd.read_parquet(path)
+        else:
+            data = pd.read_csv(path)
+    except ImportError as exc:
+        raise Text2MLError(
+            f"reading {str(path)!r} needs pyarrow ({_first_line(exc)}); "
+            f"install it with: pip install 'text2ml-jupyter[parquet]'") from None
+    except pd.errors.EmptyDataError:
+        raise Text2MLError(f"cannot read {str(path)!r}: the file is empty") from None
+    except UnicodeDecodeError as exc:
+        raise Text2MLError(
+            f"cannot read {str(path)!r}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+            f"save it as UTF-8 CSV") from None
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        # pyarrow's ArrowInvalid is a ValueError; ParserError too, listed for clarity.
+        raise Text2MLError(f"cannot read {str(path)!r}: {_first_line(exc)}") from None
+    except Exception as exc:  # any other reader failure is still the file's problem
+        raise Text2MLError(
+            f"cannot read {str(path)!r}: {type(exc).__name__}: {_first_line(exc)}") from None
+
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise Text2MLError(
+            f"cannot use {str(path)!r}: it has {data.shape[0]} rows and "
+            f"{data.shape[1]} columns (need a header row and data rows)")
+    return data
+
+
+def _is_markdown(cell: Any) -> bool:
+    """Whether a ``program.Cell`` is a markdown cell (the run's summary)."""
+    for attr in ("cell_type", "kind", "type"):
+        if getattr(cell, attr, None) == "markdown":
+            return True
+    return False
+
+
+def notebook_cells(result: Any, load: Any) -> list[Any]:
+    """The notebook's cells: the summary markdown first, then the data loading, then the rest."""
+    cells = list(result.cells)
+    if cells and _is_markdown(cells[0]):
+        return [cells[0], load, *cells[1:]]
+    return [load, *cells]
+
+
+def program_source(result: Any, load: Any) -> str:
+    """A standalone ``.py`` program: the data loading, then the pipeline code."""
+    return f"{load.source.rstrip()}\n\n\n{result.code.lstrip()}".rstrip() + "\n"
+
+
+def write_outputs(result: Any, data_path: Path, outs: Sequence[Path]) -> list[Path]:
+    """Write each requested output; returns the paths written.
+
+    The data is loaded in the generated code from the data file's absolute path, so the
+    notebook and the program run from any working directory.
+    """
+    if not outs:
+        return []
+    from .program import cells_to_notebook, load_cell, write_notebook
+
+    load = load_cell(result.data_name, str(data_path.resolve()))
+    written: list[Path] = []
+    for out in outs:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if out.suffix.lower() == ".ipynb":
+                nb = cells_to_notebook(notebook_cells(result, load), run_id=result.run_id)
+                write_notebook(nb, out)
+            else:
+                source = program_source(result, load)
+                compile(source, str(out), "exec")  # never write a program that cannot run
+                tmp = out.with_name(f".{out.name}.tmp")
+                tmp.write_text(source, encoding="utf-8")
+                tmp.replace(out)
+        except OSError as exc:
+            raise Text2MLError(f"cannot write {str(out)!r}: {_first_line(exc)}") from None
+        written.append(out)
+    return written
+
+
+class _Printer:
+    """Prints the engine's events as they arrive (one line each, flushed)."""
+
+    def __init__(self, stream: TextIO, quiet: bool) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self.spec_shown = False
+
+    def line(self, text: str = "") -> None:
+        print(text, file=self.stream, flush=True)
+
+    def spec(self, spec: Any) -> None:
+        if self.spec_shown or self.quiet or spec is None or not hasattr(spec, "summary"):
+            return
+        self.spec_shown = True
+        self.line("Task as understood:")
+        for row in spec.summary().splitlines():
+            self.line(f"  {row}")
+
+    def __call__(self, event: Any) -> None:
+        if self.quiet:
+            return
+        message = getattr(event, "message", "") or ""
+        if message:
+            self.line(message)
+        if getattr(event, "kind", None) == "spec":
+            self.spec(getattr(event, "spec", None) or getattr(event, "data", None))
+
+
+def _metric_label(result: Any) -> str:
+    """The metric as people write it ("F1", "RMSE"), falling back to its name."""
+    try:
+        return result.spec.metric_label()
+    except Exception:  # noqa: BLE001 - a label is cosmetic; the name is always there
+        return str(result.metric)
+
+
+def run_command(options: RunOptions, *, stdout: TextIO | None = None) -> int:
+    """Do ``text2ml run``: load, run the engine, print, write. Raises ``Text2MLError``."""
+    stdout = stdout or sys.stdout
+    data = load_data(options.data)
+    data_name = derive_data_name(options.data)
+    printer = _Printer(stdout, options.quiet)
+    if not options.quiet:
+        printer.line(f"Data: {options.data} ({data.shape[0]} rows, {data.shape[1]} columns) "
+                     f"as {data_name}; budget {options.budget:g} s")
+
+    from .engine import run
+
+    result = run(
+        options.task,
+        data,
+        time_budget=options.budget,
+        target=options.target,
+        metric=options.metric,
+        seed=options.seed,
+        candidates=options.candidates,
+        run_dir=options.run_dir,
+        data_name=data_name,
+        on_event=printer,
+    )
+    printer.spec(result.spec)
+    written = write_outputs(result, options.data, options.out)
+
+    printer.line(f"Best {_metric_label(result)}: {result.best_score:.4f} "
+                 f"({result.n_trials} trials in {result.elapsed:.1f} s)")
+    printer.line(f"Run folder: {result.run_dir}")
+    for path in written:
+        kind = "Notebook" if path.suffix.lower() == ".ipynb" else "Program"
+        printer.line(f"{kind}: {path}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``text2ml`` console script; returns the exit code."""
+    options = parse_args(argv)
+    try:
+        return run_command(options)
+    except Text2MLError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

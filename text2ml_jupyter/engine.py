@@ -1,0 +1,408 @@
+"""``run()``: the Text-to-ML flow from a task in plain English and a DataFrame to a fitted,
+standalone pipeline.
+
+understand (TaskSpec) -> decompose (slots) -> generate (provider, slot by slot, in the
+context of the accepted upstream candidates) -> test (contract tests in workers) -> search
+(one Optuna study) -> assemble (program and cells) -> refit (in a worker, on all rows).
+One wall-clock budget covers all of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import keyword
+import math
+import os
+import pickle
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import events as ev
+from ._runfolder import RunFolder, new_run_id
+from .candidates import FAILED, PASSED, Candidate
+from .errors import Text2MLError
+from .evaluation import Evaluation, choose_evaluation
+from .metrics import REGRESSION, get_metric
+from .providers import GenerationContext, Provider, get_provider
+from .sandbox import Limits, WorkerFailure, WorkerPool
+from .search import Budget, Search, create_study, enqueue_defaults, local_params
+from .slots import SLOTS
+from .spec import TaskSpec, infer_spec, training_data
+from .testing import run_contract_tests
+
+_MAX_REPAIR_ROUNDS = 2
+_REFIT = "text2ml_jupyter.engine:refit_program"
+
+
+@dataclass
+class Result:
+    """What a run produced: the fitted pipeline, its program, and how it was found."""
+
+    pipeline: Any
+    spec: TaskSpec
+    best_score: float
+    metric: str
+    study: Any
+    candidates: list[Candidate]
+    code: str
+    cells: list[Any]
+    data_name: str
+    pipeline_name: str
+    run_id: str
+    run_dir: Path
+    evaluation: Evaluation
+    chosen: dict[str, str]  # slot -> candidate name
+    best_params: dict[str, Any]
+    elapsed: float
+    n_trials: int
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A few plain-text lines: score, protocol, chosen modules, time."""
+        metric = get_metric(self.metric)
+        score = "n/a" if math.isnan(self.best_score) else f"{self.best_score:.4f}"
+        lines = [f"text2ml run {self.run_id}: {metric.label} {score} "
+                 f"({self.evaluation.describe()}), {self.n_trials} trials in "
+                 f"{self.elapsed:.1f} s"]
+        by_key = {c.key: c for c in self.candidates}
+        for slot, name in self.chosen.items():
+            candidate = by_key.get(f"{slot}.{name}")
+            lines.append(f"  {slot}: {candidate.description if candidate else name}")
+        lines += [f"Note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<text2ml Result {self.summary().splitlines()[0]}>"
+
+
+def run(
+    task: str,
+    data: pd.DataFrame | str | os.PathLike[str],
+    *,
+    time_budget: float = 60,
+    target: str | None = None,
+    metric: str | None = None,
+    seed: int = 0,
+    provider: str | Provider = "offline",
+    candidates: int = 4,
+    run_dir: str | os.PathLike[str] | None = None,
+    storage: str | None = None,
+    data_name: str = "df",
+    pipeline_name: str = "pipeline",
+    n_workers: int | None = None,
+    memory_limit_mb: int | None = None,
+    pos_label: Any = None,
+    task_type: str | None = None,
+    on_event: Callable[[ev.Event], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Result:
+    """Turn a plain-English ML task and a DataFrame into an optimized, fitted pipeline.
+
+    ``time_budget`` (seconds) covers everything: task understanding, candidate generation
+    and tests, the search and the final refit. A run that is out of time, stopped
+    (``stop.set()``) or interrupted (Ctrl-C) returns the best pipeline found so far.
+    Problems with the task, data or options raise ``Text2MLError`` with how to fix them.
+    """
+    budget = Budget(_check_budget(time_budget))
+    frame = _as_frame(data)
+    _check_name("data_name", data_name)
+    _check_name("pipeline_name", pipeline_name)
+    if not isinstance(candidates, int) or candidates < 1:
+        raise Text2MLError(f"candidates={candidates!r} is not a positive whole number.",
+                           "Use candidates=4 (candidates per module), or any number >= 1.")
+    emit = ev.Emitter(on_event)
+    stop = stop or threading.Event()
+    run_id = new_run_id()
+    folder = RunFolder.create(Path(run_dir or ".text2ml"), run_id)
+    workers = n_workers or max(1, min(os.cpu_count() or 1, 8))
+    # Workers start now: their imports overlap with understanding the task.
+    pool = WorkerPool(workers, folder.scratch, Limits(memory_limit_mb or _default_memory(workers)))
+    try:
+        with _quiet_optuna():
+            return _run(task, frame, budget=budget, target=target, metric=metric, seed=seed,
+                        provider=get_provider(provider), k=candidates, folder=folder,
+                        storage=storage, data_name=data_name, pipeline_name=pipeline_name,
+                        pos_label=pos_label, task_type=task_type, emit=emit, stop=stop,
+                        pool=pool)
+    finally:
+        pool.close()
+        folder.clean_scratch()
+
+
+def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
+         metric: str | None, seed: int, provider: Provider, k: int, folder: RunFolder,
+         storage: str | None, data_name: str, pipeline_name: str, pos_label: Any,
+         task_type: str | None, emit: ev.Emitter, stop: threading.Event,
+         pool: WorkerPool) -> Result:
+    emit(ev.STAGE, "Understanding the task", stage="understand")
+    spec = infer_spec(task, frame, target=target, metric=metric, task_type=task_type,
+                      pos_label=pos_label)
+    X, y = training_data(spec, frame)
+    evaluation = choose_evaluation(y, classification=spec.is_classification, seed=seed)
+    folder.write_json("spec.json", spec.to_dict())
+    emit(ev.SPEC, spec.summary(), spec=spec, evaluation=evaluation)
+    data_path = folder.scratch / "data.pkl"
+    frame.to_pickle(data_path)
+    job = {"data_path": str(data_path), "spec": spec.to_dict()}
+
+    context = GenerationContext(spec=spec, n_rows=len(X), n_features=X.shape[1], seed=seed,
+                                k=k, extra=_target_stats(spec, y))
+    accepted, every = _generate_and_test(provider, pool, context, job=job, budget=budget,
+                                         emit=emit, stop=stop)
+    folder.write_candidates(every)
+
+    emit(ev.STAGE, f"Searching ({evaluation.describe()})", stage="search")
+    study = create_study(direction=spec.direction, seed=seed,
+                         storage=storage or folder.storage_url(), study_name=folder.run_id)
+    study.set_user_attr("spec", spec.to_dict())
+    study.set_user_attr("evaluation", evaluation.to_dict())
+    study.set_user_attr("candidates", [c.to_dict() for c in every if c.status == PASSED])
+    enqueue_defaults(study, accepted)
+    search = Search(study, pool, accepted, job={**job, "evaluation": evaluation.to_dict()},
+                    budget=budget, refit_scale=_refit_scale(evaluation),
+                    on_trial=lambda t: _trial_event(emit, study, t, budget, spec), stop=stop)
+    search.run()
+
+    emit(ev.STAGE, "Refitting the best pipeline on all rows", stage="refit")
+    program, pipeline, best_score, params, notes = _refit_best(
+        study, accepted, spec, evaluation, pool=pool, job=job, budget=budget,
+        data_name=data_name, pipeline_name=pipeline_name, run_id=folder.run_id)
+    chosen = {slot: params[slot] for slot in (s.name for s in SLOTS)}
+    if stop.is_set():
+        notes.append("Stopped before the end of the budget; this is the best pipeline so far.")
+    result = Result(pipeline=pipeline, spec=spec, best_score=best_score, metric=spec.metric,
+                    study=study, candidates=every, code=program.code, cells=program.cells,
+                    data_name=data_name, pipeline_name=pipeline_name, run_id=folder.run_id,
+                    run_dir=folder.path, evaluation=evaluation, chosen=chosen,
+                    best_params=params, elapsed=budget.elapsed(),
+                    n_trials=len(study.trials), notes=notes)
+    folder.write_text("program.py", program.code)
+    folder.write_json("result.json", {
+        "best_score": None if math.isnan(best_score) else best_score, "metric": spec.metric,
+        "chosen": chosen, "params": params, "elapsed": result.elapsed,
+        "n_trials": result.n_trials, "evaluation": evaluation.to_dict(), "notes": notes})
+    emit(ev.DONE, result.summary(), result=result)
+    return result
+
+
+def _generate_and_test(provider: Provider, pool: WorkerPool, context: GenerationContext, *,
+                       job: dict[str, Any], budget: Budget, emit: ev.Emitter,
+                       stop: threading.Event) -> tuple[dict[str, list[Candidate]], list[Candidate]]:
+    """Slot by slot: generate K candidates in the context of the accepted upstream ones,
+    test each in that context, give failures back for repair; keep what passed."""
+    accepted: dict[str, list[Candidate]] = {}
+    every: list[Candidate] = []
+    per_test = max(5.0, min(30.0, 0.2 * budget.seconds))
+
+    def changed(candidate: Candidate) -> None:
+        emit(ev.CANDIDATE, _candidate_message(candidate), candidate=candidate)
+
+    for index, slot in enumerate(SLOTS):
+        emit(ev.STAGE, f"Generating candidates for {slot.name}", stage=f"generate:{slot.name}")
+        batch = _unique_names(provider.generate(slot, context), every)
+        upstream = [accepted[s.name][0] for s in SLOTS[:index]]
+        for round_ in range(_MAX_REPAIR_ROUNDS + 1):
+            every += batch
+            for candidate in batch:
+                changed(candidate)
+            run_contract_tests(pool, batch, upstream, job=job, deadline=budget.end,
+                               per_test_seconds=per_test, on_change=changed,
+                               should_stop=stop.is_set)
+            if round_ == _MAX_REPAIR_ROUNDS or stop.is_set():
+                break
+            repaired = [provider.repair(c, c.reason or "", context)
+                        for c in batch if c.status == FAILED]
+            batch = _unique_names([c for c in repaired if c is not None], every)
+            if not batch:
+                break
+        passed = [c for c in every if c.slot == slot.name and c.status == PASSED]
+        if not passed:
+            reasons = "; ".join(f"{c.name}: {c.reason}" for c in every if c.slot == slot.name)
+            raise Text2MLError(
+                f"No {slot.name} candidate passed its tests ({reasons or 'none proposed'}).",
+                "Check the data for problems named above, or try provider='offline'.")
+        accepted[slot.name] = passed
+        context.accepted = dict(accepted)
+    return accepted, every
+
+
+def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec,
+                evaluation: Evaluation, *, pool: WorkerPool, job: dict[str, Any],
+                budget: Budget, data_name: str, pipeline_name: str,
+                run_id: str) -> tuple[Any, Any, float, dict[str, Any], list[str]]:
+    """Assemble the program of the best trial and fit it on all rows in a worker; if that
+    fails, fall back to the next best trials, then to the default combination."""
+    from optuna.trial import TrialState
+
+    from .program import assemble_program
+
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    complete.sort(key=lambda t: t.value, reverse=spec.direction == "maximize")
+    options: list[tuple[dict[str, Any], float]] = [(t.params, t.value) for t in complete[:3]]
+    notes: list[str] = []
+    if not complete:
+        notes.append("No trial finished within the budget: this is the default pipeline, "
+                     "not validated. Give the run a larger budget.")
+    first = {slot: cands[0] for slot, cands in accepted.items()}
+    default = {slot: c.name for slot, c in first.items()}
+    for c in first.values():
+        default.update({c.param_prefix() + k: v for k, v in c.defaults.items()})
+    options.append((default, math.nan))
+    last_error = ""
+    for params, score in options:
+        chosen = {}
+        for slot in SLOTS:
+            candidate = next(c for c in accepted[slot.name] if c.name == params[slot.name])
+            chosen[slot.name] = (candidate, local_params(candidate, params))
+        program = assemble_program(spec, chosen, evaluation=evaluation, data_name=data_name,
+                                   pipeline_name=pipeline_name, run_id=run_id,
+                                   best_score=None if math.isnan(score) else score)
+        deadline = max(budget.end, time.monotonic() + 30.0)
+        try:
+            blob = pool.call(_REFIT, {"data_path": job["data_path"],
+                                      "build_code": program.build_code,
+                                      "data_name": data_name, "pipeline_name": pipeline_name},
+                             deadline=deadline)
+        except Exception as exc:  # noqa: BLE001 - any failure: try the next option
+            last_error = str(exc)
+            notes.append(f"Refitting a pipeline on all rows failed ({last_error}); "
+                         "using the next best.")
+            continue
+        return program, pickle.loads(blob), score, dict(params), notes
+    raise Text2MLError(f"No pipeline could be fitted on all rows: {last_error}",
+                       "Check the data for the problem named above.")
+
+
+def refit_program(context: Any, *, data_path: str, build_code: str, data_name: str,
+                  pipeline_name: str) -> bytes:
+    """(Worker side.) Run the program's build code on the data, fit the pipeline on all
+    rows, and return it pickled by value (its functions come from the program)."""
+    import cloudpickle
+
+    namespace: dict[str, Any] = {"__name__": "text2ml_program",
+                                 data_name: context.load(data_path)}
+    exec(compile(build_code, "<candidate program>", "exec"), namespace)  # noqa: S102
+    pipeline = namespace[pipeline_name]
+    pipeline.fit(namespace["X"], namespace["y"])
+    return cloudpickle.dumps(pipeline)
+
+
+# ---------------------------------------------------------------- small helpers
+
+def _check_budget(seconds: Any) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+            or not math.isfinite(seconds) or seconds <= 0:
+        raise Text2MLError(f"time_budget={seconds!r} is not a positive number of seconds.",
+                           "Give the run a budget such as time_budget=60.")
+    return float(seconds)
+
+
+def _check_name(option: str, value: Any) -> None:
+    if not isinstance(value, str) or not value.isidentifier() or keyword.iskeyword(value):
+        raise Text2MLError(f"{option}={value!r} is not a valid Python variable name.",
+                           f"Use a name such as {option}='df'.")
+
+
+def _as_frame(data: Any) -> pd.DataFrame:
+    """The user's data as a DataFrame (a CSV or Parquet path is read); never modified."""
+    if isinstance(data, (str, os.PathLike)):
+        path = Path(data)
+        if not path.is_file():
+            raise Text2MLError(f"No data file at {str(path)!r}.",
+                               "Pass a DataFrame or the path of a CSV or Parquet file.")
+        if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
+            raise Text2MLError(f"Cannot read {path.name!r}: not a .csv or .parquet file.",
+                               "Convert it to CSV or Parquet, or pass a DataFrame.")
+        try:
+            data = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+        except Exception as exc:  # noqa: BLE001 - any reader error becomes one clear line
+            raise Text2MLError(f"Cannot read {path.name!r}: {exc}",
+                               "Check that the file is a valid CSV or Parquet file.") from None
+    if not isinstance(data, pd.DataFrame):
+        raise Text2MLError(f"The data is a {type(data).__name__}, not a table.",
+                           "Pass a pandas DataFrame (or the path of a CSV or Parquet file).")
+    if data.empty:
+        raise Text2MLError("The data has no rows or no columns.",
+                           "Pass a DataFrame with the target column and some feature columns.")
+    if data.columns.duplicated().any():
+        dupes = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
+        raise Text2MLError(f"The data has duplicate column names: {', '.join(dupes)}.",
+                           "Rename the columns so that each name is unique.")
+    return data
+
+
+def _default_memory(workers: int) -> int:
+    """Memory limit per worker (MiB): a fair share of the machine, at least 2 GiB."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    except (ValueError, OSError, AttributeError):
+        return 4096
+    return max(2048, total // (workers + 1))
+
+
+def _target_stats(spec: TaskSpec, y: pd.Series) -> dict[str, Any]:
+    if spec.task_type != REGRESSION:
+        return {}
+    values = pd.to_numeric(y, errors="coerce").dropna()
+    return {"target_min": float(values.min()), "target_max": float(values.max()),
+            "target_skew": float(values.skew()) if len(values) > 2 else 0.0}
+
+
+def _refit_scale(evaluation: Evaluation) -> float:
+    """Full-data fit time relative to one fold's fit (train rows grow by this factor)."""
+    if evaluation.holdout:
+        return 1.0 / (1.0 - evaluation.test_size)
+    return evaluation.n_splits / (evaluation.n_splits - 1)
+
+
+def _unique_names(batch: list[Candidate], existing: list[Candidate]) -> list[Candidate]:
+    taken = {c.key for c in existing}
+    for candidate in batch:
+        base, n = candidate.name, 2
+        while candidate.key in taken:
+            candidate.name = f"{base}_{n}"
+            n += 1
+        taken.add(candidate.key)
+    return batch
+
+
+def _candidate_message(candidate: Candidate) -> str:
+    if candidate.status == FAILED:
+        return f"  {candidate.key}: failed: {candidate.reason}"
+    if candidate.status == PASSED:
+        return f"  {candidate.key}: passed ({candidate.test_seconds:.1f} s)"
+    return ""
+
+
+def _trial_event(emit: ev.Emitter, study: Any, trial: Any, budget: Budget,
+                 spec: TaskSpec) -> None:
+    try:
+        best = study.best_value
+    except ValueError:
+        best = None
+    state = trial.state.name.lower()
+    value = "" if trial.value is None else f" {trial.value:.4f}"
+    best_text = "" if best is None else f", best {best:.4f}"
+    emit(ev.TRIAL, f"  trial {trial.number}: {state}{value}{best_text} "
+         f"[{budget.elapsed():.0f}/{budget.seconds:.0f} s]",
+         trial=trial, best=best, elapsed=budget.elapsed())
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Optuna logs every trial at INFO; the run reports progress through events instead."""
+    import optuna
+
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)

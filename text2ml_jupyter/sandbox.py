@@ -1,0 +1,296 @@
+"""Isolated worker processes: candidate code runs here, never in the caller's process.
+
+Each worker is a spawned Python process with a memory limit (``RLIMIT_AS``), no core
+dumps, single-threaded numeric libraries (parallelism is across workers) and its output
+sent to a log file in the run's scratch folder. Workers are warm: they stay up across
+calls and cache the data they loaded, so the data crosses the process boundary once per
+worker, not once per trial. A call that passes its deadline, or a worker that dies, is
+answered with ``WorkerFailure`` and the worker is replaced on the next acquire.
+
+A call names a function ``"module:function"`` that the worker imports and runs as
+``function(context, **kwargs)``; the function may ask the caller questions mid-call
+(``context.ask(...)``), which is how a trial's ``suggest_*`` calls reach the real Optuna
+trial in the caller's process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing as mp
+import os
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import CandidateError
+
+_POLL_SECONDS = 0.2
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+class WorkerFailure(Exception):
+    """A call did not return normally: timeout, crash, or the run was stopped."""
+
+    def __init__(self, reason: str, kind: str) -> None:
+        super().__init__(reason)
+        self.kind = kind  # "timeout" | "crash" | "stopped"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-worker limits. ``memory_mb=None`` leaves memory unlimited."""
+
+    memory_mb: int | None = None
+
+
+class WorkerContext:
+    """What a function running inside a worker can use: cached data and questions back."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self._cache: dict[str, Any] = {}
+
+    def load(self, path: str) -> Any:
+        """A pickled object from the scratch folder, loaded once per worker."""
+        if path not in self._cache:
+            import pandas as pd
+
+            self._cache.clear()  # one dataset at a time keeps memory flat
+            self._cache[path] = pd.read_pickle(path)
+        return self._cache[path]
+
+    def ask(self, question: Any) -> Any:
+        """Send a question to the caller and wait for its answer."""
+        self._conn.send(("ask", question))
+        kind, answer = self._conn.recv()
+        if kind == "error":
+            raise CandidateError(answer)
+        return answer
+
+
+def _worker_main(conn: Any, limits: Limits, log_path: str) -> None:
+    """The worker's loop: receive calls, run them, send back results or short errors."""
+    for name in _THREAD_VARS:
+        os.environ[name] = "1"
+    _apply_limits(limits)
+    _redirect_output(log_path)
+    context = WorkerContext(conn)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message[0] == "exit":
+            return
+        _, target, kwargs = message
+        try:
+            module_name, function_name = target.split(":")
+            function = getattr(importlib.import_module(module_name), function_name)
+            conn.send(("result", function(context, **kwargs)))
+        except CandidateError as exc:
+            conn.send(("error", str(exc)))
+        except BaseException as exc:  # candidate code may raise anything, SystemExit too
+            conn.send(("error", describe_exception(exc)))
+
+
+def describe_exception(exc: BaseException) -> str:
+    """A short, precise reason: exception type, message, and the candidate line if any."""
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r})"
+    if isinstance(exc, MemoryError):
+        return "ran out of memory (the worker's memory limit)"
+    where = ""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.startswith("<candidate"):
+            where = f" (at {frame.filename[1:-1]}, line {frame.lineno}: {frame.line})"
+            break
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return (text[:300] + where)[:500]
+
+
+def _apply_limits(limits: Limits) -> None:
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if limits.memory_mb:
+            size = limits.memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (size, size))
+    except (ImportError, ValueError, OSError):  # not on this platform: best effort
+        pass
+
+
+def _redirect_output(log_path: str) -> None:
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+class Worker:
+    """The caller's handle on one worker process."""
+
+    def __init__(self, limits: Limits, log_path: Path) -> None:
+        context = mp.get_context("spawn")
+        self._conn, child = context.Pipe(duplex=True)
+        self.process = context.Process(target=_worker_main, args=(child, limits, str(log_path)),
+                                       daemon=True, name="text2ml-worker")
+        self.process.start()
+        child.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def call(self, target: str, kwargs: dict[str, Any], *, deadline: float,
+             on_ask: Callable[[Any], Any] | None = None,
+             should_stop: Callable[[], bool] | None = None) -> Any:
+        """Run ``target(context, **kwargs)`` in the worker and return its result.
+
+        Raises CandidateError for an error inside the call, WorkerFailure when the
+        deadline (``time.monotonic()`` seconds) passes, ``should_stop()`` turns true, or
+        the process dies; in those cases the process is killed.
+        """
+        self._conn.send(("call", target, kwargs))
+        while True:
+            if should_stop is not None and should_stop():
+                self.kill()
+                raise WorkerFailure("stopped", "stopped")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                raise WorkerFailure("exceeded its time limit", "timeout")
+            try:
+                ready = self._conn.poll(min(remaining, _POLL_SECONDS))
+                if not ready:
+                    if not self.process.is_alive():
+                        raise EOFError
+                    continue
+                kind, payload = self._conn.recv()
+            except (EOFError, OSError):
+                raise WorkerFailure(self._death_reason(), "crash") from None
+            if kind == "result":
+                return payload
+            if kind == "error":
+                raise CandidateError(payload)
+            self._answer(payload, on_ask)
+
+    def _answer(self, question: Any, on_ask: Callable[[Any], Any] | None) -> None:
+        try:
+            if on_ask is None:
+                raise CandidateError("this call takes no questions")
+            self._conn.send(("answer", on_ask(question)))
+        except CandidateError as exc:
+            self._conn.send(("error", str(exc)))
+        except Exception as exc:  # an invalid suggest call (bad bounds, reused name)
+            self._conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+    def _death_reason(self) -> str:
+        self.process.join(timeout=2)
+        code = self.process.exitcode
+        if code is None:
+            self.kill()
+            return "the worker stopped answering"
+        if code < 0:
+            import signal
+
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = str(-code)
+            return f"crashed the worker process (signal {name})"
+        return f"ended the worker process (exit code {code})"
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
+        self._conn.close()
+
+    def close(self) -> None:
+        try:
+            self._conn.send(("exit",))
+        except (OSError, ValueError):
+            pass
+        self.process.join(timeout=2)
+        if self.process.is_alive():
+            self.kill()
+
+
+class WorkerPool:
+    """A fixed number of warm workers, handed out one call at a time."""
+
+    def __init__(self, n_workers: int, scratch: Path, limits: Limits = Limits()) -> None:
+        self.n_workers = n_workers
+        self.scratch = scratch
+        self.limits = limits
+        self._idle: queue.Queue[int] = queue.Queue()
+        self._workers: list[Worker | None] = [None] * n_workers
+        self._lock = threading.Lock()
+        self.replaced = 0
+        for index in range(n_workers):
+            self._workers[index] = self._spawn(index)
+            self._idle.put(index)
+
+    def _spawn(self, index: int) -> Worker:
+        return Worker(self.limits, self.scratch / f"worker-{index}.log")
+
+    def warm(self, target: str = "text2ml_jupyter.sandbox:_warm_up") -> None:
+        """Send every worker a cheap call so its imports happen now, not in a trial."""
+        for index, worker in enumerate(self._workers):
+            if worker is not None:
+                worker._conn.send(("call", target, {}))
+        for worker in self._workers:
+            if worker is not None and worker._conn.poll(120):
+                worker._conn.recv()
+
+    def call(self, target: str, kwargs: dict[str, Any], *, deadline: float,
+             on_ask: Callable[[Any], Any] | None = None,
+             should_stop: Callable[[], bool] | None = None) -> Any:
+        """Run a call on the next idle worker (blocking until one is free)."""
+        index = self._idle.get()
+        try:
+            worker = self._ensure(index)
+            return worker.call(target, kwargs, deadline=deadline, on_ask=on_ask,
+                               should_stop=should_stop)
+        finally:
+            self._idle.put(index)
+
+    def _ensure(self, index: int) -> Worker:
+        with self._lock:
+            worker = self._workers[index]
+            if worker is None or not worker.alive:
+                if worker is not None:
+                    self.replaced += 1
+                worker = self._workers[index] = self._spawn(index)
+            return worker
+
+    def close(self) -> None:
+        for worker in self._workers:
+            if worker is not None:
+                worker.close()
+        self._workers = [None] * self.n_workers
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _warm_up(context: WorkerContext) -> bool:
+    """Import the heavy libraries a trial needs, ahead of the first trial."""
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import sklearn.pipeline  # noqa: F401
+
+    return True

@@ -1,0 +1,240 @@
+"""The search: one Optuna study over candidate choice x hyperparameters, scored in workers.
+
+Each trial picks a candidate per slot (a categorical parameter named after the slot) and
+then whatever hyperparameters the chosen candidates declare (define-by-run, so the space is
+conditional). The candidates' ``trial.suggest_*`` calls run in a worker and are answered by
+the real trial here. The worker scores the pipeline fold by fold with the run's validation
+protocol and reports the running mean after each fold, so the pruner stops bad trials early.
+One thread per worker drives trials through ask/tell until the deadline or a stop.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .candidates import Candidate
+from .errors import CandidateError
+from .sandbox import WorkerFailure, WorkerPool
+from .slots import SLOTS
+
+_EVALUATE = "text2ml_jupyter.search:evaluate_trial"
+_SUGGEST_METHODS = ("suggest_float", "suggest_int", "suggest_categorical")
+
+
+@dataclass
+class Budget:
+    """The run's wall clock: one hard end for everything, and a reserve kept for the refit."""
+
+    seconds: float
+    start: float = field(default_factory=time.monotonic)
+    reserve: float = 1.0
+
+    @property
+    def end(self) -> float:
+        return self.start + self.seconds
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    def remaining(self) -> float:
+        return self.end - time.monotonic()
+
+    def search_end(self) -> float:
+        """When the search must stop so the refit still fits in the budget."""
+        return self.end - self.reserve
+
+
+def create_study(*, direction: str, seed: int, storage: Any = None,
+                 study_name: str | None = None, load_if_exists: bool = False) -> Any:
+    """A seeded TPE study (multivariate, grouped for conditional spaces, constant liar for
+    parallel trials) with median pruning over folds."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                             constant_liar=True, n_startup_trials=8,
+                                             warn_independent_sampling=False)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+    return optuna.create_study(direction=direction, sampler=sampler, pruner=pruner,
+                               storage=storage, study_name=study_name,
+                               load_if_exists=load_if_exists)
+
+
+def enqueue_defaults(study: Any, accepted: dict[str, list[Candidate]], limit: int = 3) -> int:
+    """Enqueue the catalog's best-first combinations with their default hyperparameters,
+    so a strong, valid pipeline exists from the first trials on."""
+    first = {slot: cands[0] for slot, cands in accepted.items()}
+    count = 0
+    for model in accepted.get("model", [])[:limit]:
+        chosen = {**first, "model": model}
+        params: dict[str, Any] = {slot: c.name for slot, c in chosen.items()}
+        for candidate in chosen.values():
+            params.update({candidate.param_prefix() + k: v for k, v in candidate.defaults.items()})
+        study.enqueue_trial(params, skip_if_exists=True)
+        count += 1
+    return count
+
+
+def local_params(candidate: Candidate, params: dict[str, Any]) -> dict[str, Any]:
+    """The candidate's own hyperparameters from a trial's params, without the prefix."""
+    prefix = candidate.param_prefix()
+    return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+class Search:
+    """Drives the study: one thread per worker, ask -> evaluate in a worker -> tell."""
+
+    def __init__(self, study: Any, pool: WorkerPool, accepted: dict[str, list[Candidate]], *,
+                 job: dict[str, Any], budget: Budget, refit_scale: float,
+                 on_trial: Callable[[Any], None] = lambda t: None,
+                 stop: threading.Event | None = None) -> None:
+        self.study = study
+        self.pool = pool
+        self.accepted = accepted
+        self.job = job
+        self.budget = budget
+        self.refit_scale = refit_scale  # full-data fit time / one fold's fit time
+        self.on_trial = on_trial
+        self.stop_event = stop or threading.Event()
+        self.completed = 0
+        self._lock = threading.Lock()
+
+    # -- the loop ------------------------------------------------------------------
+    def run(self) -> None:
+        """Run trials until the search deadline or a stop; Ctrl-C stops cleanly."""
+        threads = [threading.Thread(target=self._loop, name=f"text2ml-search-{i}", daemon=True)
+                   for i in range(self.pool.n_workers)]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(timeout=0.2)
+        except KeyboardInterrupt:
+            self.stop_event.set()
+            for thread in threads:
+                thread.join()
+
+    def _loop(self) -> None:
+        import optuna
+
+        while not self.stop_event.is_set() and time.monotonic() < self.budget.search_end():
+            trial = self.study.ask()
+            state, value = self._evaluate(trial)
+            if state == optuna.trial.TrialState.COMPLETE:
+                frozen = self.study.tell(trial, value)
+                with self._lock:
+                    self.completed += 1
+                    self._update_reserve()
+            else:
+                frozen = self.study.tell(trial, state=state)
+            self.on_trial(frozen)
+
+    def _evaluate(self, trial: Any) -> tuple[Any, float | None]:
+        from optuna.trial import TrialState
+
+        chain = []
+        for slot in SLOTS:
+            names = [c.name for c in self.accepted[slot.name]]
+            name = trial.suggest_categorical(slot.name, names)
+            candidate = self.accepted[slot.name][names.index(name)]
+            chain.append((slot.name, name, candidate.source, candidate.defaults))
+        trial.set_user_attr("started", round(self.budget.elapsed(), 3))
+        try:
+            out = self.pool.call(_EVALUATE, {**self.job, "chain": chain},
+                                 deadline=self.budget.end,
+                                 on_ask=lambda question: self._answer(trial, question),
+                                 should_stop=self._should_kill)
+        except CandidateError as exc:
+            trial.set_user_attr("error", str(exc))
+            return TrialState.FAIL, None
+        except WorkerFailure as exc:
+            trial.set_user_attr("error", "stopped at the end of the budget"
+                                if exc.kind == "stopped" else str(exc))
+            return TrialState.FAIL, None
+        trial.set_user_attr("finished", round(self.budget.elapsed(), 3))
+        if out.get("pruned"):
+            return TrialState.PRUNED, None
+        trial.set_user_attr("fit_seconds", out["fit_seconds"])
+        trial.set_user_attr("fold_scores", out["fold_scores"])
+        return TrialState.COMPLETE, out["score"]
+
+    def _answer(self, trial: Any, question: Any) -> Any:
+        kind = question[0]
+        if kind == "suggest":
+            _, method, name, args, kwargs = question
+            if method not in _SUGGEST_METHODS:
+                raise CandidateError(f"trial.{method} is not supported; use {_SUGGEST_METHODS}")
+            return getattr(trial, method)(name, *args, **kwargs)
+        if kind == "report":
+            _, value, step = question
+            trial.report(value, step)
+            return trial.should_prune()
+        raise CandidateError(f"unknown request {kind!r}")
+
+    def _should_kill(self) -> bool:
+        """Stop a running trial when asked to, or past the search deadline once some trial
+        has completed (before that, the first result is worth the whole budget)."""
+        if self.stop_event.is_set():
+            return True
+        limit = self.budget.search_end() if self.completed else self.budget.end - 0.5
+        return time.monotonic() > limit
+
+    def _update_reserve(self) -> None:
+        """Keep enough time for refitting the best pipeline on all rows."""
+        try:
+            best = self.study.best_trial
+        except ValueError:
+            return
+        fit = float(best.user_attrs.get("fit_seconds", 0.0))
+        self.budget.reserve = min(max(1.0, 1.5 * fit * self.refit_scale + 0.5),
+                                  0.5 * self.budget.seconds)
+
+
+# ---------------------------------------------------------------- worker's side
+
+def evaluate_trial(context: Any, *, data_path: str, spec: dict[str, Any],
+                   chain: list[tuple[str, str, str, dict[str, Any]]],
+                   evaluation: dict[str, Any]) -> dict[str, Any]:
+    """Score one combination fold by fold, as ``cross_val_score`` would; report the running
+    mean after each fold and stop early when the caller says prune."""
+    import numpy as np
+    from sklearn.base import clone
+
+    from ._building import RemoteTrial, build_parts
+    from .evaluation import Evaluation
+    from .metrics import get_metric
+    from .spec import TaskSpec, training_data
+
+    task = TaskSpec.from_dict(spec)
+    X, y = training_data(task, context.load(data_path))
+    parts = build_parts(chain, lambda s, n, d: RemoteTrial(context.ask, f"{s}.{n}."),
+                        task.columns_by_role())
+    estimator = parts["postprocess"]
+    metric = get_metric(task.metric)
+    scorer = metric.scorer(task.task_type, task.pos_label)
+    splits = list(Evaluation(**evaluation).splitter().split(X, y))
+    raw: list[float] = []
+    fit_seconds: list[float] = []
+    for fold, (train, valid) in enumerate(splits):
+        started = time.monotonic()
+        fitted = clone(estimator).fit(X.iloc[train], y.iloc[train])
+        fit_seconds.append(time.monotonic() - started)
+        value = float(scorer(fitted, X.iloc[valid], y.iloc[valid]))
+        if not math.isfinite(value):
+            raise CandidateError(f"the score on fold {fold + 1} is {value} "
+                                 "(NaN or infinite predictions?)")
+        raw.append(value)
+        running = metric.from_scorer(task.task_type, float(np.mean(raw)))
+        if fold < len(splits) - 1 and context.ask(("report", running, fold)):
+            return {"pruned": True, "step": fold}
+    return {"score": metric.from_scorer(task.task_type, float(np.mean(raw))),
+            "fold_scores": [metric.from_scorer(task.task_type, v) for v in raw],
+            "fit_seconds": round(float(np.mean(fit_seconds)), 4)}

@@ -1,0 +1,182 @@
+"""Contextual tests: each candidate runs with its accepted upstream modules on a small real
+sample, in a worker, and must keep its slot's contract.
+
+The checks: it runs; it returns the right kind of object; outputs are 2-D numeric with the
+right rows and no NaN/inf; predictions have the right shape and labels; probabilities are
+well-formed; the score is finite; the input DataFrame is not mutated. A failure is a short,
+precise reason, which a provider that can repair gets back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .candidates import FAILED, PASSED, TESTING, Candidate
+from .errors import CandidateError
+from .sandbox import WorkerFailure, WorkerPool
+from .slots import SLOTS, check_source
+
+SAMPLE_ROWS = 400
+_TARGET = "text2ml_jupyter.testing:contract_test"
+
+
+# ---------------------------------------------------------------- caller's side
+
+def run_contract_tests(pool: WorkerPool, candidates: list[Candidate], upstream: list[Candidate],
+                    *, job: dict[str, Any], deadline: float, per_test_seconds: float,
+                    on_change: Callable[[Candidate], None] = lambda c: None,
+                    should_stop: Callable[[], bool] | None = None) -> None:
+    """Test the candidates of one slot in parallel; sets each one's status and reason.
+
+    ``upstream`` holds one accepted candidate per earlier slot (the context the candidate
+    is tested in); ``job`` the worker-side arguments shared by every test (data path, spec).
+    """
+
+    def one(candidate: Candidate) -> None:
+        candidate.status = TESTING
+        on_change(candidate)
+        started = time.monotonic()
+        try:
+            check_source(_slot(candidate.slot), candidate.source)
+            chain = [(c.slot, c.name, c.source, c.defaults) for c in [*upstream, candidate]]
+            pool.call(_TARGET, {**job, "chain": chain},
+                      deadline=min(deadline, time.monotonic() + per_test_seconds),
+                      should_stop=should_stop)
+        except CandidateError as exc:
+            candidate.status, candidate.reason = FAILED, str(exc)
+        except WorkerFailure as exc:
+            candidate.status = FAILED
+            candidate.reason = ("not tested: the run was stopped" if exc.kind == "stopped"
+                                else str(exc) if exc.kind == "crash"
+                                else f"exceeded the test time limit ({per_test_seconds:.0f} s)")
+        else:
+            candidate.status, candidate.reason = PASSED, None
+        candidate.test_seconds = round(time.monotonic() - started, 3)
+        on_change(candidate)
+
+    with ThreadPoolExecutor(max_workers=pool.n_workers) as executor:
+        list(executor.map(one, candidates))
+
+
+def _slot(name: str) -> Any:
+    return next(s for s in SLOTS if s.name == name)
+
+
+# ---------------------------------------------------------------- worker's side
+
+def contract_test(context: Any, *, data_path: str, spec: dict[str, Any],
+                  chain: list[tuple[str, str, str, dict[str, Any]]], seed: int = 0) -> dict:
+    """Run the chain's last candidate with its upstream on a sample; raise CandidateError
+    with a short reason when the contract is broken."""
+    import numpy as np
+    import pandas as pd
+
+    from ._building import DefaultTrial, build_parts
+    from .spec import TaskSpec, training_data
+
+    task = TaskSpec.from_dict(spec)
+    X, y = training_data(task, context.load(data_path))
+    X_fit, X_check, y_fit, y_check = _sample(X, y, task.is_classification, seed)
+    before = int(pd.util.hash_pandas_object(X_fit, index=True).sum())
+    parts = build_parts(chain, lambda s, n, d: DefaultTrial(d), task.columns_by_role())
+    last = chain[-1][0]
+    if last == "postprocess":
+        _check_estimator(parts["postprocess"], X_fit, y_fit, X_check, y_check, task, "estimator")
+    else:
+        out_fit, out_check = X_fit, X_check
+        for slot in ("preprocess", "features"):
+            step = parts.get(slot)
+            if slot == last or step is not None:
+                out_fit, out_check = _check_transformer(step, out_fit, out_check, y_fit, slot)
+            if slot == last:
+                break
+        if last == "model":
+            _check_estimator(parts["model"], out_fit, y_fit, out_check, y_check, task, "model")
+    if int(pd.util.hash_pandas_object(X_fit, index=True).sum()) != before:
+        raise CandidateError("mutated its input DataFrame (it must work on a copy)")
+    return {"rows": int(len(X_fit) + len(X_check)), "ok": bool(np.isfinite(0.0))}
+
+
+def _sample(X: Any, y: Any, classification: bool, seed: int) -> tuple[Any, Any, Any, Any]:
+    from sklearn.model_selection import train_test_split
+
+    if len(X) > SAMPLE_ROWS:
+        X, y = X.sample(n=SAMPLE_ROWS, random_state=seed), y.sample(n=SAMPLE_ROWS, random_state=seed)
+    stratify = y if classification and y.value_counts().min() >= 2 else None
+    try:
+        return train_test_split(X, y, test_size=0.3, random_state=seed, stratify=stratify)
+    except ValueError:
+        return train_test_split(X, y, test_size=0.3, random_state=seed)
+
+
+def _check_transformer(step: Any, X_fit: Any, X_check: Any, y_fit: Any,
+                       slot: str) -> tuple[Any, Any]:
+    if isinstance(step, str) and step == "passthrough":
+        return X_fit, X_check
+    if not (hasattr(step, "fit") and hasattr(step, "transform")):
+        raise CandidateError(f"build_{slot} returned {type(step).__name__}, not a transformer "
+                             "with fit and transform")
+    out_fit = step.fit_transform(X_fit, y_fit) if hasattr(step, "fit_transform") \
+        else step.fit(X_fit, y_fit).transform(X_fit)
+    out_check = step.transform(X_check)
+    _check_matrix(out_fit, len(X_fit), slot, "fit_transform")
+    _check_matrix(out_check, len(X_check), slot, "transform")
+    if out_fit.shape[1] != out_check.shape[1]:
+        raise CandidateError(f"{slot} gives {out_fit.shape[1]} columns when fitted but "
+                             f"{out_check.shape[1]} on new rows")
+    return out_fit, out_check
+
+
+def _check_matrix(out: Any, rows: int, slot: str, method: str) -> None:
+    import numpy as np
+    import scipy.sparse as sp
+
+    values = out.data if sp.issparse(out) else np.asarray(out)
+    shape = out.shape if sp.issparse(out) else values.shape
+    if len(shape) != 2:
+        raise CandidateError(f"{slot}.{method} returned a {len(shape)}-D output, not 2-D")
+    if shape[0] != rows:
+        raise CandidateError(f"{slot}.{method} returned {shape[0]} rows for {rows} input rows")
+    if shape[1] < 1:
+        raise CandidateError(f"{slot}.{method} returned no columns")
+    if not (np.issubdtype(values.dtype, np.number) or values.dtype == bool):
+        raise CandidateError(f"{slot}.{method} returned non-numeric values "
+                             f"(dtype {values.dtype})")
+    if not np.all(np.isfinite(values.astype(float))):
+        raise CandidateError(f"{slot}.{method} output contains NaN or inf")
+
+
+def _check_estimator(estimator: Any, X_fit: Any, y_fit: Any, X_check: Any, y_check: Any,
+                     task: Any, what: str) -> None:
+    import numpy as np
+    import pandas as pd
+
+    for method in ("fit", "predict"):
+        if not hasattr(estimator, method):
+            raise CandidateError(f"the {what} has no {method}() method")
+    estimator.fit(X_fit, y_fit)
+    predictions = np.asarray(estimator.predict(X_check))
+    if predictions.shape != (len(X_check),):
+        raise CandidateError(f"predict returned shape {predictions.shape}, expected "
+                             f"({len(X_check)},)")
+    if task.is_classification:
+        unknown = ~pd.Index(predictions).isin(pd.Index(y_fit.unique()))
+        if unknown.any():
+            raise CandidateError(f"predict returned labels not in the target: "
+                                 f"{predictions[unknown][:3].tolist()}")
+        if not hasattr(estimator, "predict_proba"):
+            raise CandidateError(f"the {what} has no predict_proba() (classifiers need it)")
+        proba = np.asarray(estimator.predict_proba(X_check), dtype=float)
+        classes = getattr(estimator, "classes_", None)
+        if classes is None:
+            raise CandidateError(f"the fitted {what} has no classes_ attribute")
+        if proba.shape != (len(X_check), len(classes)):
+            raise CandidateError(f"predict_proba returned shape {proba.shape}, expected "
+                                 f"({len(X_check)}, {len(classes)})")
+        if not np.all(np.isfinite(proba)) or np.abs(proba.sum(axis=1) - 1).max() > 1e-3:
+            raise CandidateError("predict_proba rows are not finite probabilities summing to 1")
+    elif not np.all(np.isfinite(predictions.astype(float))):
+        raise CandidateError("predict returned NaN or inf")
