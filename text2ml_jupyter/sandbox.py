@@ -16,7 +16,6 @@ trial in the caller's process.
 from __future__ import annotations
 
 import importlib
-import multiprocessing as mp
 import os
 import queue
 import threading
@@ -74,12 +73,9 @@ class WorkerContext:
         return answer
 
 
-def _worker_main(conn: Any, limits: Limits, log_path: str) -> None:
+def worker_main(conn: Any, limits: Limits) -> None:
     """The worker's loop: receive calls, run them, send back results or short errors."""
-    for name in _THREAD_VARS:
-        os.environ[name] = "1"
     _apply_limits(limits)
-    _redirect_output(log_path)
     context = WorkerContext(conn)
     while True:
         try:
@@ -127,27 +123,37 @@ def _apply_limits(limits: Limits) -> None:
         pass
 
 
-def _redirect_output(log_path: str) -> None:
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-
-
 class Worker:
-    """The caller's handle on one worker process."""
+    """The caller's handle on one worker process.
+
+    The worker is a fresh interpreter (``python -m text2ml_jupyter._worker``) connected by
+    a socket pair: unlike multiprocessing's spawn, it never re-imports the caller's
+    ``__main__``, and it runs in its own session, so Ctrl-C reaches only the caller.
+    """
 
     def __init__(self, limits: Limits, log_path: Path) -> None:
-        context = mp.get_context("spawn")
-        self._conn, child = context.Pipe(duplex=True)
-        self.process = context.Process(target=_worker_main, args=(child, limits, str(log_path)),
-                                       daemon=True, name="text2ml-worker")
-        self.process.start()
+        import socket
+        import subprocess
+        import sys
+        from multiprocessing.connection import Connection
+
+        parent, child = socket.socketpair()
+        env = dict(os.environ, **{name: "1" for name in _THREAD_VARS})
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "text2ml_jupyter._worker", str(child.fileno()),
+                 str(limits.memory_mb or 0)],
+                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, env=env, start_new_session=True, close_fds=True)
         child.close()
+        self._conn = Connection(parent.detach())
 
     @property
     def alive(self) -> bool:
-        return self.process.is_alive()
+        return self.process.poll() is None
 
     def call(self, target: str, kwargs: dict[str, Any], *, deadline: float,
              on_ask: Callable[[Any], Any] | None = None,
@@ -170,7 +176,7 @@ class Worker:
             try:
                 ready = self._conn.poll(min(remaining, _POLL_SECONDS))
                 if not ready:
-                    if not self.process.is_alive():
+                    if self.process.poll() is not None:
                         raise EOFError
                     continue
                 kind, payload = self._conn.recv()
@@ -193,8 +199,10 @@ class Worker:
             self._conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
     def _death_reason(self) -> str:
-        self.process.join(timeout=2)
-        code = self.process.exitcode
+        try:
+            code = self.process.wait(timeout=2)
+        except Exception:  # noqa: BLE001 - still running but not answering
+            code = None
         if code is None:
             self.kill()
             return "the worker stopped answering"
@@ -209,9 +217,12 @@ class Worker:
         return f"ended the worker process (exit code {code})"
 
     def kill(self) -> None:
-        if self.process.is_alive():
+        if self.process.poll() is None:
             self.process.kill()
-        self.process.join(timeout=5)
+        try:
+            self.process.wait(timeout=5)
+        except Exception:  # noqa: BLE001 - a zombie is reaped by the OS at exit
+            pass
         self._conn.close()
 
     def close(self) -> None:
@@ -219,9 +230,11 @@ class Worker:
             self._conn.send(("exit",))
         except (OSError, ValueError):
             pass
-        self.process.join(timeout=2)
-        if self.process.is_alive():
-            self.kill()
+        try:
+            self.process.wait(timeout=2)
+        except Exception:  # noqa: BLE001 - did not exit in time
+            pass
+        self.kill()
 
 
 class WorkerPool:

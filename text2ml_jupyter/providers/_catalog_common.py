@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from string import Template
 from typing import Any
 
-from ...candidates import Candidate
-from ...metrics import BINARY, MULTICLASS, REGRESSION
-from .. import GenerationContext
+from ..candidates import Candidate
+from ..metrics import BINARY, MULTICLASS, REGRESSION
+from . import GenerationContext
 
 # Data sizes (rows) where the catalog changes its mind.
 SMALL_ROWS = 3_000  # kernel SVMs (and SVC's internal probability CV) stay cheap below this

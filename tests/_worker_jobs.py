@@ -1,0 +1,47 @@
+"""Functions the sandbox tests run inside worker processes."""
+
+import os
+import time
+
+
+def echo(context, value):
+    return value
+
+
+def sleep(context, seconds):
+    time.sleep(seconds)
+    return "slept"
+
+
+def exit_hard(context):
+    os._exit(3)
+
+
+def segfault(context):
+    import ctypes
+
+    ctypes.string_at(0)
+
+
+def allocate(context, gib):
+    return len(bytearray(gib * 2**30))
+
+
+def raise_value_error(context):
+    raise ValueError("bad things\nsecond line")
+
+
+def system_exit(context):
+    raise SystemExit(2)
+
+
+def ask_twice(context):
+    return [context.ask("first"), context.ask("second")]
+
+
+def ask_invalid(context):
+    return context.ask("invalid")
+
+
+def thread_env(context):
+    return os.environ.get("OMP_NUM_THREADS"), os.getpid()

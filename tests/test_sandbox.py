@@ -1,0 +1,91 @@
+"""The worker pool: calls, questions back, limits, and recovery from dead workers."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from text2ml_jupyter.errors import CandidateError
+from text2ml_jupyter.sandbox import Limits, WorkerFailure, WorkerPool
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory):
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), saved or ""])
+    try:
+        with WorkerPool(1, tmp_path_factory.mktemp("scratch"), Limits(memory_mb=2048)) as pool:
+            yield pool
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH")
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+def call(pool, name, timeout=30, **kwargs):
+    return pool.call(f"_worker_jobs:{name}", kwargs, deadline=time.monotonic() + timeout,
+                     on_ask=lambda q: f"answer to {q}" if q != "invalid" else 1 / 0)
+
+
+def test_call_returns_value_and_runs_in_another_process(pool):
+    assert call(pool, "echo", value={"a": [1, 2]}) == {"a": [1, 2]}
+    threads, pid = call(pool, "thread_env")
+    assert pid != os.getpid()
+    assert threads == "1"  # numeric libraries single-threaded: parallelism is across workers
+
+
+def test_questions_are_answered_by_the_caller(pool):
+    assert call(pool, "ask_twice") == ["answer to first", "answer to second"]
+
+
+def test_a_failing_answer_becomes_a_candidate_error(pool):
+    with pytest.raises(CandidateError, match="ZeroDivisionError"):
+        call(pool, "ask_invalid")
+
+
+def test_exceptions_become_short_reasons(pool):
+    with pytest.raises(CandidateError, match=r"^ValueError: bad things$"):
+        call(pool, "raise_value_error")
+    with pytest.raises(CandidateError, match=r"called sys.exit\(2\)"):
+        call(pool, "system_exit")
+    assert call(pool, "echo", value=1) == 1  # the worker survived both
+
+
+def test_timeout_kills_and_replaces_the_worker(pool):
+    started = time.monotonic()
+    with pytest.raises(WorkerFailure, match="time limit") as info:
+        call(pool, "sleep", timeout=1, seconds=30)
+    assert info.value.kind == "timeout"
+    assert time.monotonic() - started < 5
+    before = pool.replaced
+    assert call(pool, "echo", value="alive") == "alive"
+    assert pool.replaced == before + 1
+
+
+@pytest.mark.parametrize("job, reason", [("exit_hard", "exit code 3"),
+                                         ("segfault", "signal SIGSEGV")])
+def test_a_dying_worker_is_reported_and_replaced(pool, job, reason):
+    with pytest.raises(WorkerFailure, match=reason) as info:
+        call(pool, job)
+    assert info.value.kind == "crash"
+    assert call(pool, "echo", value=2) == 2
+
+
+def test_memory_limit(pool):
+    with pytest.raises(CandidateError, match="memory limit"):
+        call(pool, "allocate", gib=4)
+    assert call(pool, "echo", value=3) == 3
+
+
+def test_stop_request_ends_a_call(pool):
+    stop_at = time.monotonic() + 0.5
+    with pytest.raises(WorkerFailure) as info:
+        pool.call("_worker_jobs:sleep", {"seconds": 30}, deadline=time.monotonic() + 30,
+                  should_stop=lambda: time.monotonic() > stop_at)
+    assert info.value.kind == "stopped"

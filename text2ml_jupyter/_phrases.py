@@ -1,0 +1,393 @@
+"""Reading the task text: which words name the target, the inputs, the metric, a class.
+
+Deliberately simple and deterministic (no model): the text is split into tokens, each token
+gets a *zone* from the cue words before it ("predict ..." -> target, "from ..." -> input,
+"optimize ..." -> metric), and column names and values are matched against the tokens of
+each zone, with light stemming so that "survival", "survive" and "survived" meet.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from .metrics import ALIASES
+
+TARGET_ZONE = "target"
+INPUT_ZONE = "input"
+METRIC_ZONE = "metric"
+OTHER_ZONE = "other"
+
+STOPWORDS = frozenset(
+    "a an the of in on for to is are was were be been being will would can could should and "
+    "or it its it's their his her this that these those each every per by with from at as "
+    "what which whether how much many do does did we i you they our my your about into than "
+    "s if then there here please some any all based using given use want like".split()
+)
+
+# Cue phrases (token tuples) that open a zone; the first matching cue at a position wins.
+_CUES: list[tuple[tuple[str, ...], str]] = [
+    (("based", "on"), INPUT_ZONE), (("how", "much"), TARGET_ZONE),
+    (("how", "many"), TARGET_ZONE), (("is", "it"), TARGET_ZONE),
+    (("care", "about"), METRIC_ZONE), (("measured", "by"), METRIC_ZONE),
+    (("scored", "by"), METRIC_ZONE), (("evaluated", "by"), METRIC_ZONE),
+    *[((w,), TARGET_ZONE) for w in (
+        "predict", "predicts", "predicting", "prediction", "predictions", "classify",
+        "classifying", "estimate", "estimating", "forecast", "forecasting", "flag",
+        "flagging", "detect", "detecting", "whether", "which", "determine", "identify",
+        "target", "will", "what", "guess", "tell")],
+    *[((w,), INPUT_ZONE) for w in (
+        "from", "using", "use", "uses", "given", "by", "features", "inputs", "ignore",
+        "ignoring", "exclude", "excluding", "except", "without")],
+    *[((w,), METRIC_ZONE) for w in (
+        "optimize", "optimise", "optimizing", "maximize", "maximise", "minimize", "minimise",
+        "report", "metric", "score", "evaluate")],
+]
+_LOCATION_WORDS = frozenset({"column", "columns", "field", "fields", "variable", "feature"})
+_LOCATION_PREPS = frozenset({"in", "into", "from", "using", "use", "uses", "given"})
+
+_CLASSIFICATION_CUES = {"classify": 2, "classification": 2, "classifier": 2, "whether": 1,
+                        "which": 1, "flag": 1, "detect": 1, "categorize": 2, "label": 1}
+_REGRESSION_CUES = {"regression": 2, "regress": 2, "estimate": 1, "forecast": 1,
+                    "amount": 1, "price": 1, "value": 1, "cost": 1, "count": 1, "revenue": 1,
+                    "sales": 1, "salary": 1, "income": 1, "quantity": 1, "temperature": 1}
+_REGRESSION_PHRASES = ("how much", "how many", "number of")
+
+# Metrics people name that the registry does not offer: noted, never silently replaced.
+UNSUPPORTED_METRICS = ("mean absolute percentage error", "mean squared error", "precision",
+                       "recall", "mape", "mse", "mcc", "matthews", "kappa", "median absolute error")
+
+_COMPARATOR_WORDS = {
+    ">=": [("at", "least")], "=>": [("at", "least")],
+    "<=": [("at", "most"), ("up", "to"), ("less", "than"), ("no", "more", "than"),
+           ("not", "more", "than"), ("under",), ("below",)],
+    "=<": [("at", "most"), ("up", "to"), ("less", "than")],
+    ">": [("more", "than"), ("greater", "than"), ("over",), ("above",), ("higher", "than"),
+          ("exceeds",), ("exceeding",), ("exceed",)],
+    "<": [("less", "than"), ("fewer", "than"), ("under",), ("below",), ("lower", "than")],
+}
+_COMPARATOR_SUFFIX = {">=": ("or", "more"), "=>": ("or", "more"), "<=": ("or", "less"),
+                      "=<": ("or", "less")}
+# Class values too common in prose to be taken as a mention of that class.
+_GENERIC_VALUES = frozenset({"yes", "no", "true", "false", "y", "n", "t", "f", "none", "nan",
+                             "other", "unknown", "na", "null", "male", "female"})
+
+_TOKEN = re.compile(r"\d+\.\d+|[a-z0-9²]+|[.;!?]")
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+|²")
+_SUFFIXES = (("ies", "y"), ("ied", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("al", ""),
+             ("ly", ""), ("s", ""), ("e", ""))
+
+
+def stem(word: str) -> str:
+    """A light suffix-stripping stem: survival/survive/survived -> surviv, prices -> pric."""
+    for _ in range(2):
+        for suffix, replacement in _SUFFIXES:
+            if (word.endswith(suffix) and len(word) - len(suffix) + len(replacement) >= 3
+                    and not (suffix == "s" and word.endswith("ss"))):
+                word = word[: len(word) - len(suffix)] + replacement
+                break
+        else:
+            break
+    return word
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens of free text (punctuation dropped, '50K' -> '50k')."""
+    return [t for t in _TOKEN.findall(str(text).lower()) if t not in ".;!?"]
+
+
+def name_words(name: Any) -> list[str]:
+    """Words of a column name: 'SalePrice', 'sale_price' and 'Sale Price' -> ['sale', 'price']."""
+    parts = re.split(r"[^A-Za-z0-9²]+", str(name))
+    return [w.lower() for part in parts for w in _CAMEL.findall(part)]
+
+
+def _content(tokens: Sequence[str]) -> list[str]:
+    kept = [t for t in tokens if t not in STOPWORDS]
+    return kept or list(tokens)
+
+
+@dataclass
+class Match:
+    """How strongly the text points at one column as the target, and why."""
+
+    score: float = 0.0
+    kind: str = ""  # phrase | acronym | overlap | value | mention
+    evidence: str = ""
+    input_penalty: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.score - self.input_penalty
+
+
+class ParsedText:
+    """The task text as tokens with zones, ready for matching names, values and classes."""
+
+    def __init__(self, text: str) -> None:
+        self.text = str(text or "")
+        raw = _TOKEN.findall(self.text.lower())
+        self.tokens: list[str] = []
+        self.zones: list[str] = []
+        zone = OTHER_ZONE
+        i = 0
+        while i < len(raw):
+            if raw[i] in ".;!?":
+                zone = OTHER_ZONE
+                i += 1
+                continue
+            for cue, cue_zone in _CUES:
+                if tuple(raw[i:i + len(cue)]) == cue:
+                    zone = cue_zone
+                    break
+            self.tokens.append(raw[i])
+            self.zones.append(zone)
+            i += 1
+        self.stems = [stem(t) for t in self.tokens]
+        self.input_locations = self._input_locations()
+
+    def _input_locations(self) -> list[tuple[str, ...]]:
+        """Stems of names in 'in the X column' outside a target zone: inputs, not targets."""
+        found = []
+        for i, token in enumerate(self.tokens):
+            if token not in _LOCATION_WORDS:
+                continue
+            j = i - 1
+            while j >= 0 and i - j <= 5 and self.tokens[j] not in _LOCATION_PREPS:
+                j -= 1
+            if j < 0 or i - j > 5 or self.zones[j] == TARGET_ZONE:
+                continue
+            name = [s for s, t in zip(self.stems[j + 1:i], self.tokens[j + 1:i])
+                    if t not in ("the", "a", "an")]
+            if name:
+                found.append(tuple(_content(name)))
+        return found
+
+    # -- matching ------------------------------------------------------------------------
+
+    def _find(self, seq: Sequence[str], *, stems: bool = True,
+              content_only: bool = True) -> list[int]:
+        """Start positions (indices into tokens) where ``seq`` occurs, stopwords skipped."""
+        source = self.stems if stems else self.tokens
+        index = [i for i, t in enumerate(self.tokens)
+                 if not content_only or t not in STOPWORDS]
+        hay = [source[i] for i in index]
+        n = len(seq)
+        return [index[k] for k in range(len(hay) - n + 1) if n and hay[k:k + n] == list(seq)]
+
+    def name_match(self, column: Any) -> Match:
+        """Score one column name against the text: phrase, joined words, initials, overlap."""
+        raw = name_words(column)
+        if not raw:
+            return Match()
+        content = _content(raw)
+        stems = [stem(w) for w in content]
+        best = Match()
+        weights = {TARGET_ZONE: 10.0, OTHER_ZONE: 4.0, METRIC_ZONE: 0.0}
+
+        def consider(score: float, kind: str, evidence: str) -> None:
+            nonlocal best
+            if score > best.score:
+                best = Match(score, kind, evidence)
+
+        penalty = 0.0
+        for pos in self._find(stems):
+            zone = self.zones[pos]
+            if zone == INPUT_ZONE:
+                penalty = 8.0
+            else:
+                consider(weights[zone] + len(stems) - 1, "phrase" if zone == TARGET_ZONE
+                         else "mention", " ".join(self.tokens[pos:pos + len(stems)]))
+        joined = "".join(raw)
+        if len(raw) == 1 and len(joined) >= 4:  # 'saleprice' written as 'sale price'
+            for pos, zone in self._joined_hits(joined):
+                if zone == INPUT_ZONE:
+                    penalty = 8.0
+                else:
+                    consider(weights[zone] + 1, "phrase" if zone == TARGET_ZONE else "mention",
+                             joined)
+        if len(raw) == 1 and 3 <= len(joined) <= 6 and joined.isalpha():
+            for phrase, zone in self._initials(joined):
+                if zone == INPUT_ZONE:
+                    penalty = 8.0
+                else:
+                    consider({TARGET_ZONE: 8.0, OTHER_ZONE: 3.0}.get(zone, 0.0), "acronym",
+                             phrase)
+        if len(stems) > 1:
+            for zone, weight in ((TARGET_ZONE, 6.0), (OTHER_ZONE, 2.5)):
+                present = {s for s, z in zip(self.stems, self.zones) if z == zone}
+                hit = [w for w, s in zip(content, stems) if s in present]
+                consider(weight * len(hit) / len(stems), "overlap", " ".join(hit))
+        if tuple(stems) in self.input_locations:
+            penalty = 8.0
+        best.input_penalty = penalty
+        return best
+
+    def _joined_hits(self, joined: str) -> Iterable[tuple[int, str]]:
+        for n in (2, 3):
+            for i in range(len(self.tokens) - n + 1):
+                if "".join(self.tokens[i:i + n]) == joined:
+                    yield i, self.zones[i]
+
+    def _initials(self, acronym: str) -> Iterable[tuple[str, str]]:
+        n = len(acronym)
+        for i in range(len(self.tokens) - n + 1):
+            span = self.tokens[i:i + n]
+            if (span[0] not in STOPWORDS and span[-1] not in STOPWORDS
+                    and all(t[0].isalpha() for t in span)
+                    and "".join(t[0] for t in span) == acronym):
+                yield " ".join(span), self.zones[i]
+
+    def value_mentions(self, values: Iterable[Any]) -> dict[Any, list[str]]:
+        """Zones in which each value is mentioned; longer phrases claim their words first."""
+        hits: list[tuple[int, int, Any]] = []
+        for value in values:
+            for phrase in _value_phrases(value):
+                n = len(phrase)
+                for i in range(len(self.stems) - n + 1):
+                    if self.stems[i:i + n] == list(phrase):
+                        hits.append((i, i + n, value))
+        hits.sort(key=lambda h: h[0] - h[1])  # longest first
+        taken: set[int] = set()
+        found: dict[Any, list[str]] = {}
+        for start, end, value in hits:
+            if taken.isdisjoint(range(start, end)):
+                taken.update(range(start, end))
+                found.setdefault(value, []).append(self._zone_of_mention(start))
+        return found
+
+    def _zone_of_mention(self, start: int) -> str:
+        """'F1 for spam', 'positive class spam' name the positive class: a metric mention."""
+        before = self.tokens[max(0, start - 3):start]
+        if "positive" in before or ("for" in before and self.zones[start] == METRIC_ZONE):
+            return "positive"
+        return self.zones[start]
+
+    def value_match(self, values: Sequence[Any]) -> Match:
+        """Score a low-cardinality column by mentions of its values in the text."""
+        mentions = self.value_mentions(v for v in values if not _is_generic(v))
+        best = Match()
+        for value, zones in mentions.items():
+            score = 5.0 if TARGET_ZONE in zones else 3.0 if set(zones) - {INPUT_ZONE} else 0.0
+            if score > best.score:
+                best = Match(score, "value", str(value))
+        return best
+
+
+def _is_generic(value: Any) -> bool:
+    text = str(value).strip().lower()
+    return text in _GENERIC_VALUES or len(re.sub(r"[^a-z0-9]", "", text)) < 2 or (
+        not isinstance(value, str) or text.replace(".", "", 1).isdigit())
+
+
+def _value_phrases(value: Any) -> list[tuple[str, ...]]:
+    """Stemmed token phrases that mention a value: '>50K' -> ('more','than','50k'), ('50k',)."""
+    text = str(value).strip().lower()
+    match = re.match(r"(<=|>=|=<|=>|<|>)\s*(.+)", text)
+    op, rest = (match.group(1), match.group(2)) if match else ("", text)
+    core = tuple(stem(w) for w in words(rest))
+    if not core:
+        return []
+    phrases = [core]
+    for lead in _COMPARATOR_WORDS.get(op, []):
+        phrases.append(tuple(stem(w) for w in lead) + core)
+    if op in _COMPARATOR_SUFFIX:
+        phrases.append(core + tuple(stem(w) for w in _COMPARATOR_SUFFIX[op]))
+    return phrases
+
+
+def _normalized(text: str) -> str:
+    text = str(text).lower().replace("r^2", "r²").replace("-", " ").replace("_", " ")
+    return re.sub(r"\s+", " ", text)
+
+
+def _occurrences(text: str, phrase: str) -> list[tuple[int, int]]:
+    pattern = r"(?<![a-z0-9²])" + re.escape(phrase) + r"(?![a-z0-9²])"
+    return [(m.start(), m.end()) for m in re.finditer(pattern, text)]
+
+
+def find_metric(text: str) -> tuple[str | None, str | None]:
+    """(metric name, the words used) for the metric the text names, or (None, None).
+
+    A metric after 'optimize'/'report'/... wins over one merely mentioned; otherwise the
+    first one mentioned. Longer spellings win over ones they contain ('roc auc' vs 'auc').
+    """
+    norm = _normalized(text)
+    hits = []
+    for alias, name in ALIASES.items():
+        phrase = _normalized(alias)
+        hits += [(s, e, name, phrase) for s, e in _occurrences(norm, phrase)]
+    hits = [h for h in hits
+            if not any(o[0] <= h[0] and h[1] <= o[1] and (o[1] - o[0]) > (h[1] - h[0])
+                       for o in hits)]
+    if not hits:
+        return None, None
+    cue = re.compile(r"(optimi[sz]e|maximi[sz]e|minimi[sz]e|report|metric|care about|"
+                     r"measured|scored|evaluate)[^.;!?]*$")
+    cued = [h for h in hits if cue.search(norm[:h[0]])]
+    start, _, name, phrase = min(cued or hits)
+    return name, phrase
+
+
+def unsupported_metric(text: str) -> str | None:
+    """A metric the text names that the registry does not offer (for a visible note)."""
+    norm = _normalized(text)
+    supported = [span for alias in ALIASES for span in _occurrences(norm, _normalized(alias))]
+    for phrase in UNSUPPORTED_METRICS:
+        for s, e in _occurrences(norm, phrase):
+            if not any(a <= s and e <= b for a, b in supported):
+                return phrase
+    return None
+
+
+def task_hint(parsed: ParsedText, metric_name: str | None,
+              metric_tasks: Sequence[str] = ()) -> str | None:
+    """'classification', 'regression' or None, from cue words and the metric named."""
+    norm = " ".join(parsed.tokens)
+    cls = sum(w for cue, w in _CLASSIFICATION_CUES.items() if cue in parsed.tokens)
+    cls += 2 if (("is", "it") in zip(parsed.tokens, parsed.tokens[1:])) else 0
+    reg = sum(2 for p in _REGRESSION_PHRASES if re.search(rf"\b{p}\b", norm))
+    target_words = {t for t, z in zip(parsed.tokens, parsed.zones) if z == TARGET_ZONE}
+    reg += sum(w for cue, w in _REGRESSION_CUES.items()
+               if cue in target_words or (w == 2 and cue in parsed.tokens))
+    if metric_name is not None:
+        if "regression" in metric_tasks:
+            reg += 2
+        else:
+            cls += 2
+    if cls > reg:
+        return "classification"
+    if reg > cls:
+        return "regression"
+    return None
+
+
+_HORIZON = re.compile(r"\bnext\s+(\d+|a few|few|several|two|three|four|five|six|seven|ten|"
+                      r"twelve|fourteen|thirty)\s+(minutes?|hours?|days?|weeks?|months?|"
+                      r"quarters?|years?)\b")
+_CLUSTERING = re.compile(r"\b(cluster(s|ing)?|segment(ation)?\s+(the\s+)?(customers|users|"
+                         r"clients|people|visitors|shoppers)|segmentation|unsupervised|"
+                         r"group\s+(the\s+)?(customers|users|clients)\s+into)\b")
+_IMAGES = re.compile(r"\b(images?|photos?|photographs?|pictures?|pixels?)\b")
+
+
+def time_series_cue(text: str, hint: str | None) -> str | None:
+    """The words that ask for a time-series forecast ('next 7 days'), if any."""
+    norm = _normalized(text)
+    if m := re.search(r"\btime series\b", norm):
+        return m.group(0)
+    m = _HORIZON.search(norm)
+    if m and hint != "classification":
+        return m.group(0)
+    return None
+
+
+def clustering_cue(text: str) -> str | None:
+    m = _CLUSTERING.search(_normalized(text))
+    return m.group(0) if m else None
+
+
+def image_cue(text: str) -> str | None:
+    m = _IMAGES.search(_normalized(text))
+    return m.group(0) if m else None

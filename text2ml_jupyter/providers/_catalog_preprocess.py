@@ -1,0 +1,253 @@
+"""Preprocess candidates: the feature DataFrame -> a numeric matrix without NaN.
+
+Every candidate imputes (``keep_empty_features=True``, so a column that is all NaN in a fold
+still yields a column), encodes categories as strings first (an encoder needs one type per
+column; missing becomes its own category), and handles categories unseen at fit time. Without
+text columns the output is dense (HistGradientBoosting needs it); with text it is sparse, and
+the model catalog then only proposes models that accept sparse input.
+"""
+
+from __future__ import annotations
+
+from ..candidates import Candidate
+from ._catalog_common import Profile, candidate
+
+SLOT = "preprocess"
+
+_AS_STRINGS = '''
+def as_strings(frame):
+    """Categories as strings (one type per column), missing values as their own category."""
+    return pd.DataFrame(frame).astype(object).fillna("missing").astype(str)
+'''
+
+_AS_TEXT = '''
+def as_text(column):
+    """One text column as strings; missing text becomes an empty string."""
+    return pd.Series(column).fillna("").astype(str)
+'''
+
+_DATE_PARTS = '''
+def date_parts(frame):
+    """Year, month, day, weekday and hour of each date column (NaN where it is missing)."""
+    frame = pd.DataFrame(frame)
+    parts = []
+    for column in frame.columns:
+        dates = pd.to_datetime(frame[column], errors="coerce", format="mixed", utc=True)
+        parts += [dates.dt.year, dates.dt.month, dates.dt.day, dates.dt.dayofweek, dates.dt.hour]
+    return pd.concat(parts, axis=1).to_numpy(dtype=float)
+'''
+
+
+def preprocess_candidates(profile: Profile) -> list[Candidate]:
+    """Best first: the first works well with every model the catalog proposes."""
+    if profile.has_text:
+        return [_tfidf(profile, "words"), _tfidf(profile, "chars"), _tfidf(profile, "both")]
+    return [_one_hot(profile, "standard"), _ordinal(profile), _one_hot(profile, "quantile")]
+
+
+# ------------------------------------------------------------------ shared pieces
+
+def _imports(profile: Profile, *extra: str) -> str:
+    lines = ["import pandas as pd", "from sklearn.compose import ColumnTransformer",
+             "from sklearn.impute import SimpleImputer", "from sklearn.pipeline import make_pipeline"]
+    preprocessing = {"FunctionTransformer"} if _has(profile, "categorical", "datetime", "text") \
+        else set()
+    for name in extra:
+        module, _, symbol = name.rpartition(".")
+        if module == "sklearn.preprocessing":
+            preprocessing.add(symbol)
+        else:
+            lines.append(f"from {module} import {symbol}")
+    if preprocessing:
+        lines.append(f"from sklearn.preprocessing import {', '.join(sorted(preprocessing))}")
+    return "\n".join(sorted(set(lines), key=_import_order))
+
+
+def _import_order(line: str) -> tuple[int, str]:
+    return (0 if line.startswith("import ") else 1, line)
+
+
+def _has(profile: Profile, *roles: str) -> bool:
+    return any(profile.roles.get(r, 0) for r in roles)
+
+
+def _helpers(profile: Profile) -> str:
+    parts = []
+    if _has(profile, "categorical"):
+        parts.append(_AS_STRINGS)
+    if _has(profile, "text"):
+        parts.append(_AS_TEXT)
+    if _has(profile, "datetime"):
+        parts.append(_DATE_PARTS)
+    return "\n".join(p.strip("\n") + "\n\n" for p in parts)
+
+
+def _column_transformer(profile: Profile, branches: dict[str, str], *, sparse: bool) -> str:
+    """The ColumnTransformer over the roles that have columns (text branches come as a list)."""
+    rows = [f'("{role}", {variable}, columns["{role}"])'
+            for role, variable in branches.items() if role != "text" and _has(profile, role)]
+    listed = "[\n        " + ",\n        ".join(rows) + ",\n    ]" if rows else "[]"
+    if _has(profile, "text"):
+        listed = f"{listed} + text" if rows else "text"
+    threshold = "1.0" if sparse else "0"
+    return f"ColumnTransformer({listed}, sparse_threshold={threshold})"
+
+
+def _source(profile: Profile, imports: str, body: list[str], transformer: str) -> str:
+    lines = [imports, "", ""] + ([_helpers(profile), ""] if _helpers(profile) else [])
+    code = "\n".join(["def build_preprocess(trial, columns):", *body,
+                      f"    return {transformer}"])
+    return "\n".join(lines) + code
+
+
+def _numeric_lines(profile: Profile, scaler: str | None, *, declared: bool) -> list[str]:
+    """Numbers (with missing-value indicators) and date parts: impute, then maybe scale."""
+    if not _has(profile, "numeric", "datetime"):
+        return []
+    lines = []
+    strategy = '"median"'
+    if declared:
+        lines.append('    strategy = trial.suggest_categorical("impute_strategy", ["median", "mean"])')
+        strategy = "strategy"
+    if _has(profile, "numeric"):
+        impute = f"SimpleImputer(strategy={strategy}, add_indicator=True, keep_empty_features=True)"
+        lines += _assign("numeric", [impute, scaler] if scaler else [impute])
+    if _has(profile, "datetime"):
+        steps = ["FunctionTransformer(date_parts)",
+                 f"SimpleImputer(strategy={strategy}, keep_empty_features=True)"]
+        lines += _assign("dates", steps + ([scaler] if scaler else []))
+    return lines
+
+
+def _assign(variable: str, steps: list[str]) -> list[str]:
+    """``variable = step`` or ``variable = make_pipeline(...)``, one step per line if long."""
+    if len(steps) == 1:
+        return [f"    {variable} = {steps[0]}"]
+    line = f"    {variable} = make_pipeline({', '.join(steps)})"
+    if len(line) <= 99:
+        return [line]
+    return [f"    {variable} = make_pipeline(", *[f"        {s}," for s in steps], "    )"]
+
+
+def _one_hot_lines(profile: Profile) -> list[str]:
+    if not _has(profile, "categorical"):
+        return []
+    return [
+        "    categorical = make_pipeline(",
+        "        FunctionTransformer(as_strings),",
+        '        OneHotEncoder(handle_unknown="infrequent_if_exist", sparse_output=False,',
+        '                      min_frequency=trial.suggest_int("min_frequency", 1, 50, log=True)),',
+        "    )",
+    ]
+
+
+def _min_frequency(profile: Profile) -> int:
+    """Rare categories merge into one 'infrequent' column: fewer, steadier columns."""
+    return 5 if profile.n_rows < 20_000 else 20
+
+
+_BRANCHES = {"numeric": "numeric", "categorical": "categorical", "datetime": "dates"}
+
+
+# ------------------------------------------------------------------ candidates
+
+def _one_hot(profile: Profile, scaling: str) -> Candidate:
+    if scaling == "standard":
+        scaler, cls = "StandardScaler()", "sklearn.preprocessing.StandardScaler"
+        name, description = "one_hot_scaled", "median impute, standard scaling, one-hot categories"
+    else:
+        n_quantiles = min(100, max(10, profile.n_rows // 2))
+        scaler = f'QuantileTransformer(n_quantiles={n_quantiles}, output_distribution="normal")'
+        cls = "sklearn.preprocessing.QuantileTransformer"
+        name, description = ("one_hot_quantile",
+                             "impute, quantile-normal scaling, one-hot categories")
+    imports = _imports(profile, cls, *(["sklearn.preprocessing.OneHotEncoder"]
+                                       if _has(profile, "categorical") else []))
+    body = _numeric_lines(profile, scaler, declared=True) + _one_hot_lines(profile)
+    source = _source(profile, imports, body,
+                     _column_transformer(profile, _BRANCHES, sparse=False))
+    defaults = _declared_defaults(profile, impute_strategy="median")
+    return candidate(SLOT, name, description, source, defaults)
+
+
+def _ordinal(profile: Profile) -> Candidate:
+    imports = _imports(profile, *(["sklearn.preprocessing.OrdinalEncoder"]
+                                  if _has(profile, "categorical") else []))
+    body = _numeric_lines(profile, None, declared=False)
+    if _has(profile, "categorical"):
+        body += [
+            "    categorical = make_pipeline(",
+            "        FunctionTransformer(as_strings),",
+            '        OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),',
+            "    )",
+        ]
+    source = _source(profile, imports, body,
+                     _column_transformer(profile, _BRANCHES, sparse=False))
+    return candidate(SLOT, "ordinal", "median impute, ordinal-coded categories (for trees)",
+                     source, {})
+
+
+_TFIDF = {
+    "words": ("tfidf_words", "TF-IDF of words, scaled numbers, one-hot categories"),
+    "chars": ("tfidf_chars", "TF-IDF of character n-grams, scaled numbers, one-hot categories"),
+    "both": ("tfidf_words_chars", "TF-IDF of words and character n-grams, one-hot categories"),
+}
+
+
+def _tfidf(profile: Profile, kind: str) -> Candidate:
+    name, description = _TFIDF[kind]
+    extra = ["sklearn.feature_extraction.text.TfidfVectorizer"]
+    if _has(profile, "numeric", "datetime"):
+        extra.append("sklearn.preprocessing.StandardScaler")
+    if _has(profile, "categorical"):
+        extra.append("sklearn.preprocessing.OneHotEncoder")
+    if kind == "both":
+        extra.append("sklearn.pipeline.make_union")
+    imports = _imports(profile, *extra)
+    body = _numeric_lines(profile, "StandardScaler()", declared=True) + _one_hot_lines(profile)
+    if kind in ("words", "both"):
+        body.append('    word_ngrams = trial.suggest_int("word_ngrams", 1, 2)')
+    if kind in ("chars", "both"):
+        body.append('    char_ngrams = trial.suggest_int("char_ngrams", 3, 5)')
+    body += ["    tfidf = dict(",
+             '        min_df=trial.suggest_int("min_df", 1, 5),',
+             '        max_features=trial.suggest_int("max_features", 2_000, 100_000, log=True),',
+             "        sublinear_tf=True,",
+             "    )"]
+    words = "TfidfVectorizer(ngram_range=(1, word_ngrams), **tfidf)"
+    chars = 'TfidfVectorizer(analyzer="char_wb", ngram_range=(2, char_ngrams), **tfidf)'
+    if kind == "words":
+        body.append(f"    vectorize = {words}")
+    elif kind == "chars":
+        body.append(f"    vectorize = {chars}")
+    else:
+        body += ["    vectorize = make_union(", f"        {words},", f"        {chars},", "    )"]
+    body += [
+        "    # One vectorizer per text column, each given the column name (1-D input).",
+        "    text = [",
+        '        (f"text_{i}", make_pipeline(FunctionTransformer(as_text), vectorize), column)',
+        '        for i, column in enumerate(columns["text"])',
+        "    ]",
+    ]
+    source = _source(profile, imports, body, _column_transformer(profile, _BRANCHES, sparse=True))
+    defaults = _declared_defaults(profile, impute_strategy="median", min_df=1,
+                                  max_features=_tfidf_max_features(profile))
+    if kind in ("words", "both"):
+        defaults["word_ngrams"] = 2
+    if kind in ("chars", "both"):
+        defaults["char_ngrams"] = 5
+    return candidate(SLOT, name, description, source, defaults)
+
+
+def _tfidf_max_features(profile: Profile) -> int:
+    return 20_000 if profile.n_rows <= 20_000 else 50_000
+
+
+def _declared_defaults(profile: Profile, **values: object) -> dict[str, object]:
+    """Defaults for the parameters the source declares (only those of present roles)."""
+    defaults = dict(values)
+    if not _has(profile, "numeric", "datetime"):
+        defaults.pop("impute_strategy", None)
+    if _has(profile, "categorical"):
+        defaults["min_frequency"] = _min_frequency(profile)
+    return defaults
