@@ -196,6 +196,7 @@ def test_usage_error_exits_2(tmp_path: Path) -> None:
 class FakeEvent:
     kind: str
     message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -232,6 +233,7 @@ def fake_engine(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             raise calls["raise_error"]
         on_event = kwargs["on_event"]
         on_event(FakeEvent("stage", "Understanding the task"))
+        on_event(FakeEvent("spec", FakeSpec().summary(), {"spec": FakeSpec()}))
         on_event(FakeEvent("trial", ""))
         on_event(FakeEvent("trial", "trial 1: F1 0.7500"))
         return FakeResult(data_name=kwargs["data_name"])
@@ -249,9 +251,16 @@ def test_run_command_prints_progress_spec_and_score(fake_engine: dict[str, Any],
     out = io.StringIO()
     assert cli.run_command(options, stdout=out) == 0
     text = out.getvalue()
-    assert "Understanding the task\ntrial 1: F1 0.7500\n" in text  # empty messages skipped
-    assert "Task as understood:\n  Target: survived (binary)\n  Metric: F1, maximize" in text
-    assert "Best F1: 0.7812 (12 trials in 3.2 s)" in text
+    assert text.splitlines()[1:] == [
+        "Understanding the task",
+        "Task as understood:",  # the spec once, indented, not its message again
+        "  Target: survived (binary)",
+        "  Metric: F1, maximize",
+        "trial 1: F1 0.7500",  # empty messages skipped
+        "Best F1: 0.7812; 12 trials in 3.2 s",
+        "Run folder: .text2ml/fake",
+    ]
+    assert text.startswith(f"Data: {titanic_csv} (891 rows, 15 columns) as titanic; budget 5 s\n")
     assert fake_engine["task"] == TASK
     assert fake_engine["data"].shape == (891, 15)
     assert {k: fake_engine[k] for k in ("time_budget", "seed", "candidates", "target",
@@ -265,7 +274,7 @@ def test_run_command_quiet(fake_engine: dict[str, Any], titanic_csv: Path) -> No
     out = io.StringIO()
     assert cli.run_command(options, stdout=out) == 0
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("Best F1: 0.7812")
+    assert lines == ["Best F1: 0.7812; 12 trials in 3.2 s", "Run folder: .text2ml/fake"]
     assert not any("trial 1" in line or "Target:" in line for line in lines)
 
 
@@ -318,7 +327,7 @@ def test_end_to_end_titanic(tmp_path: Path, titanic_csv: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert "Task as understood:" in proc.stdout
     assert "survived" in proc.stdout
-    match = re.search(r"^Best F1[^:]*: (\d+\.\d+) \((\d+) trials", proc.stdout, re.MULTILINE)
+    match = re.search(r"^Best F1[^:]*: (\d\.\d{4}) .*; (\d+) trials in ", proc.stdout, re.MULTILINE)
     assert match, proc.stdout
     assert 0.5 < float(match.group(1)) <= 1.0  # a real model, not a constant guess
     assert int(match.group(2)) >= 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import builtins
 import keyword
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -293,7 +294,11 @@ def write_outputs(result: Any, data_path: Path, outs: Sequence[Path]) -> list[Pa
 
 
 class _Printer:
-    """Prints the engine's events as they arrive (one line each, flushed)."""
+    """Prints the engine's events as they arrive (flushed at once).
+
+    The ``spec`` event is shown as the task as understood (its ``data["spec"]`` summary,
+    indented); every other event as its message, when it has one.
+    """
 
     def __init__(self, stream: TextIO, quiet: bool) -> None:
         self.stream = stream
@@ -304,7 +309,8 @@ class _Printer:
         print(text, file=self.stream, flush=True)
 
     def spec(self, spec: Any) -> None:
-        if self.spec_shown or self.quiet or spec is None or not hasattr(spec, "summary"):
+        """Show the TaskSpec once (from its event, or from the result if no event had it)."""
+        if self.spec_shown or self.quiet or not hasattr(spec, "summary"):
             return
         self.spec_shown = True
         self.line("Task as understood:")
@@ -314,19 +320,31 @@ class _Printer:
     def __call__(self, event: Any) -> None:
         if self.quiet:
             return
+        data = getattr(event, "data", None) or {}
+        if getattr(event, "kind", None) == "spec" and hasattr(data.get("spec"), "summary"):
+            self.spec(data["spec"])
+            return
         message = getattr(event, "message", "") or ""
         if message:
             self.line(message)
-        if getattr(event, "kind", None) == "spec":
-            self.spec(getattr(event, "spec", None) or getattr(event, "data", None))
 
 
 def _metric_label(result: Any) -> str:
-    """The metric as people write it ("F1", "RMSE"), falling back to its name."""
+    """The metric as people write it ("F1 (positive class 1)"), falling back to its name."""
     try:
-        return result.spec.metric_label()
+        return str(result.spec.metric_label())
     except Exception:  # noqa: BLE001 - a label is cosmetic; the name is always there
         return str(result.metric)
+
+
+def final_score_line(result: Any) -> str:
+    """``Best F1 (positive class 1): 0.7812 by 5-fold cross-validation (seed 0); 40 trials in 58.1 s``."""
+    score = result.best_score
+    shown = "n/a" if score is None or math.isnan(score) else f"{score:.4f}"
+    evaluation = getattr(result, "evaluation", None)
+    how = f" by {evaluation.describe()}" if hasattr(evaluation, "describe") else ""
+    return (f"Best {_metric_label(result)}: {shown}{how}; "
+            f"{result.n_trials} trials in {result.elapsed:.1f} s")
 
 
 def run_command(options: RunOptions, *, stdout: TextIO | None = None) -> int:
@@ -356,8 +374,7 @@ def run_command(options: RunOptions, *, stdout: TextIO | None = None) -> int:
     printer.spec(result.spec)
     written = write_outputs(result, options.data, options.out)
 
-    printer.line(f"Best {_metric_label(result)}: {result.best_score:.4f} "
-                 f"({result.n_trials} trials in {result.elapsed:.1f} s)")
+    printer.line(final_score_line(result))
     printer.line(f"Run folder: {result.run_dir}")
     for path in written:
         kind = "Notebook" if path.suffix.lower() == ".ipynb" else "Program"

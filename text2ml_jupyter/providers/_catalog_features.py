@@ -1,0 +1,70 @@
+"""Features candidates: the preprocess matrix -> a matrix. Few, since most value is in the
+model: passthrough first, then univariate selection, interactions on small numeric data and a
+projection on wide dense data."""
+
+from __future__ import annotations
+
+from ..candidates import Candidate
+from ._catalog_common import Profile, candidate
+
+SLOT = "features"
+
+# Input columns above which a dense matrix is worth projecting with PCA.
+PCA_MIN_FEATURES = 50
+
+_PASSTHROUGH = '''
+def build_features(trial):
+    return "passthrough"
+'''
+
+_SELECT = '''
+from sklearn.feature_selection import SelectPercentile, VarianceThreshold, $score
+from sklearn.pipeline import make_pipeline
+
+
+def build_features(trial):
+    # Drop constant columns, then keep the columns most associated with the target.
+    return make_pipeline(
+        VarianceThreshold(),
+        SelectPercentile($score, percentile=trial.suggest_int("percentile", 10, 100, log=True)),
+    )
+'''
+
+_POLYNOMIAL = '''
+from sklearn.preprocessing import PolynomialFeatures
+
+
+def build_features(trial):
+    # Pairwise products of the columns (and squares, unless interaction_only).
+    return PolynomialFeatures(
+        degree=2,
+        interaction_only=trial.suggest_categorical("interaction_only", [True, False]),
+        include_bias=False,
+    )
+'''
+
+_PCA = '''
+from sklearn.decomposition import PCA
+
+
+def build_features(trial):
+    # Keep the principal components that explain most of the variance.
+    return PCA(n_components=trial.suggest_float("variance", 0.8, 0.99), random_state=$seed)
+'''
+
+
+def features_candidates(profile: Profile) -> list[Candidate]:
+    """Passthrough first (every model works with it), then what suits the data."""
+    score = "f_regression" if profile.regression else "f_classif"
+    found = [
+        candidate(SLOT, "passthrough", "no feature step", _PASSTHROUGH),
+        candidate(SLOT, "select_percentile", "keep the columns most related to the target",
+                  _SELECT, {"percentile": 50 if profile.has_text else 80}, score=score),
+    ]
+    if profile.polynomial_fits:
+        found.append(candidate(SLOT, "polynomial", "pairwise interactions and squares",
+                               _POLYNOMIAL, {"interaction_only": True}))
+    if not profile.has_text and profile.n_features >= PCA_MIN_FEATURES:
+        found.append(candidate(SLOT, "pca", "principal components", _PCA, {"variance": 0.95},
+                               seed=profile.seed))
+    return found
