@@ -287,6 +287,11 @@ def test_engine_error_is_one_message(fake_engine: dict[str, Any], titanic_csv: P
     assert err == "error: Unknown metric 'speed'.\nHow to fix: Use one of: f1.\n"
 
 
+def test_final_score_line_without_a_finished_trial() -> None:
+    result = FakeResult(data_name="titanic", best_score=float("nan"), n_trials=0, elapsed=1.04)
+    assert cli.final_score_line(result) == "Best F1: n/a; 0 trials in 1.0 s"
+
+
 @dataclass
 class FakeCell:
     cell_type: str

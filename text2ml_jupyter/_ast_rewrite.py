@@ -304,9 +304,10 @@ def bind(source: str, params: Mapping[str, Any], *, function: str,
 
     top = outermost(0, len(text.source))
     edits: list[Edit] = [(s.start, s.end, replacement(s)) for s in top]
-    if annotate:
-        edits += _annotations(top, params, text)
     edits += _trial_removals(tree, trial, text)
+    if annotate:
+        edits += [note for note in _annotations(top, params, text)
+                  if not any(start < note[1] and note[0] < end for start, end, _ in edits)]
     result = _apply(text.source, edits)
 
     try:
@@ -414,14 +415,10 @@ class ImportEntry(NamedTuple):
         return f"{self.module}.{self.name}"
 
     def render(self) -> str:
-        alias = f" as {self.asname}" if self.asname and self.asname != self.bound_default else ""
+        alias = f" as {self.asname}" if self.asname and self.asname != self.name else ""
         if self.module is None:
             return f"import {self.name}{alias}"
         return f"from {self.module} import {self.name}{alias}"
-
-    @property
-    def bound_default(self) -> str:
-        return self.name if self.module is not None else self.name
 
 
 def import_entries(node: ast.Import | ast.ImportFrom) -> list[ImportEntry]:
@@ -492,19 +489,22 @@ def module_bindings(source: str) -> tuple[list[tuple[str, str]], set[str], set[s
         for node in statements:
             if isinstance(node, (*_FUNCTIONS, ast.ClassDef)):
                 top.append((node.name, "def"))
-                continue
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                top += [(e.bound, f"import:{e.origin}") for e in import_entries(node)
-                        if e.name != "*"]
-                continue
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                    top.append((sub.id, "assign"))
-            for field in ("body", "orelse", "finalbody"):
-                visit(getattr(node, field, []) if field != "body" or not isinstance(
-                    node, ast.stmt) else getattr(node, "body", []))
-            for handler in getattr(node, "handlers", []):
-                visit(handler.body)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                top.extend((e.bound, f"import:{e.origin}") for e in import_entries(node)
+                           if e.name != "*")
+            else:  # the statement's own expressions, then its nested blocks
+                for field, value in ast.iter_fields(node):
+                    if field in ("body", "orelse", "finalbody", "handlers", "cases"):
+                        continue
+                    for item in value if isinstance(value, list) else [value]:
+                        if isinstance(item, ast.AST):
+                            top.extend((sub.id, "assign") for sub in ast.walk(item)
+                                       if isinstance(sub, ast.Name)
+                                       and isinstance(sub.ctx, ast.Store))
+                for field in ("body", "orelse", "finalbody"):
+                    visit(getattr(node, field, []))
+                for block in getattr(node, "handlers", []) + getattr(node, "cases", []):
+                    visit(block.body)
 
     visit(tree.body)
     bound: set[str] = set()
@@ -544,16 +544,13 @@ def rename_globals(source: str, mapping: Mapping[str, str]) -> str:
                     text.source, start)
                 if match:
                     edits.append((match.start(1), match.end(1), mapping[node.name]))
-            if isinstance(node, _FUNCTIONS):
-                params = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
-                outside = [*node.decorator_list, *node.args.defaults,
-                           *[d for d in node.args.kw_defaults if d is not None]]
-                if node.returns is not None:
-                    outside.append(node.returns)
-                if params & set(mapping):
-                    for sub in outside:
-                        visit(sub)
-                    return
+        if isinstance(node, (*_FUNCTIONS, ast.Lambda)):
+            params = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+            if params & set(mapping):  # shadowed inside: rename only what the def evaluates
+                for sub in [*getattr(node, "decorator_list", []), *node.args.defaults,
+                            *[d for d in node.args.kw_defaults if d is not None]]:
+                    visit(sub)
+                return
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             start, end = text.span(node)
             segment = re.sub(r"\b\w+\b", lambda m: mapping.get(m.group(), m.group()),

@@ -42,7 +42,7 @@ _CUES: list[tuple[tuple[str, ...], str]] = [
         "ignoring", "exclude", "excluding", "except", "without")],
     *[((w,), METRIC_ZONE) for w in (
         "optimize", "optimise", "optimizing", "maximize", "maximise", "minimize", "minimise",
-        "report", "metric", "score", "evaluate")],
+        "report", "metric", "evaluate")],
 ]
 _LOCATION_WORDS = frozenset({"column", "columns", "field", "fields", "variable", "feature"})
 _LOCATION_PREPS = frozenset({"in", "into", "from", "using", "use", "uses", "given"})
@@ -71,7 +71,7 @@ _COMPARATOR_SUFFIX = {">=": ("or", "more"), "=>": ("or", "more"), "<=": ("or", "
                       "=<": ("or", "less")}
 # Class values too common in prose to be taken as a mention of that class.
 _GENERIC_VALUES = frozenset({"yes", "no", "true", "false", "y", "n", "t", "f", "none", "nan",
-                             "other", "unknown", "na", "null", "male", "female"})
+                             "other", "unknown", "na", "null"})
 
 _TOKEN = re.compile(r"\d+\.\d+|[a-z0-9²]+|[.;!?]")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+|²")
@@ -227,7 +227,8 @@ class ParsedText:
     def _joined_hits(self, joined: str) -> Iterable[tuple[int, str]]:
         for n in (2, 3):
             for i in range(len(self.tokens) - n + 1):
-                if "".join(self.tokens[i:i + n]) == joined:
+                glued = "".join(self.tokens[i:i + n])
+                if glued == joined or stem(glued) == stem(joined):
                     yield i, self.zones[i]
 
     def _initials(self, acronym: str) -> Iterable[tuple[str, str]]:
@@ -348,9 +349,9 @@ def task_hint(parsed: ParsedText, metric_name: str | None,
     cls = sum(w for cue, w in _CLASSIFICATION_CUES.items() if cue in parsed.tokens)
     cls += 2 if (("is", "it") in zip(parsed.tokens, parsed.tokens[1:])) else 0
     reg = sum(2 for p in _REGRESSION_PHRASES if re.search(rf"\b{p}\b", norm))
-    target_words = {t for t, z in zip(parsed.tokens, parsed.zones) if z == TARGET_ZONE}
+    target_stems = {s for s, z in zip(parsed.stems, parsed.zones) if z == TARGET_ZONE}
     reg += sum(w for cue, w in _REGRESSION_CUES.items()
-               if cue in target_words or (w == 2 and cue in parsed.tokens))
+               if stem(cue) in target_stems or (w == 2 and cue in parsed.tokens))
     if metric_name is not None:
         if "regression" in metric_tasks:
             reg += 2

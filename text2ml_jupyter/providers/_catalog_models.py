@@ -1,0 +1,258 @@
+"""Model candidates: gradient boosting, forests, linear models, neighbours, kernel SVMs.
+
+Which ones, and in which order, depends on the task and the data size: boosting first on
+tabular data, a linear model first on text (the TF-IDF matrix is sparse, so only models that
+accept sparse input are proposed there); neighbours and kernel SVMs only where they stay fast.
+Each template declares a small search space around defaults that are good on their own.
+"""
+
+from __future__ import annotations
+
+from ..candidates import Candidate
+from ._catalog_common import Profile, candidate
+
+SLOT = "model"
+
+_HGB = '''
+from sklearn.ensemble import $cls
+
+
+def build_model(trial):
+    return $cls(
+$loss        learning_rate=trial.suggest_float("learning_rate", $lr_low, 0.3, log=True),
+        max_iter=$max_iter,
+        max_leaf_nodes=trial.suggest_int("max_leaf_nodes", 4, 64, log=True),
+        min_samples_leaf=trial.suggest_int("min_samples_leaf", 2, 100, log=True),
+        l2_regularization=trial.suggest_float("l2_regularization", 1e-3, 10.0, log=True),
+        early_stopping=$early_stopping,
+        random_state=$seed,
+    )
+'''
+
+_FOREST = '''
+from sklearn.ensemble import $cls
+
+
+def build_model(trial):
+    return $cls(
+        n_estimators=$n_trees,
+        max_features=trial.suggest_float("max_features", 0.1, 1.0),
+        min_samples_leaf=trial.suggest_int("min_samples_leaf", 1, 20, log=True),$max_samples
+        n_jobs=1,
+        random_state=$seed,
+    )
+'''
+
+_LOGISTIC = '''
+from sklearn.linear_model import LogisticRegression
+
+
+def build_model(trial):
+    return LogisticRegression(
+        C=trial.suggest_float("C", $c_low, $c_high, log=True),$class_weight
+        max_iter=1000,
+        random_state=$seed,
+    )
+'''
+
+_LINEAR_SVM = '''
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.svm import LinearSVC
+
+
+def build_model(trial):
+    # A linear SVM; calibrated on internal folds so it gives probabilities.
+    svm = LinearSVC(C=trial.suggest_float("C", 0.01, 100.0, log=True),$class_weight
+                    random_state=$seed)
+    return CalibratedClassifierCV(svm, cv=3)
+'''
+
+_NAIVE_BAYES = '''
+from sklearn.naive_bayes import ComplementNB
+
+
+def build_model(trial):
+    return ComplementNB(alpha=trial.suggest_float("alpha", 0.01, 3.0, log=True))
+'''
+
+_SVC = '''
+from sklearn.svm import SVC
+
+
+def build_model(trial):
+    return SVC(
+        C=trial.suggest_float("C", 0.1, 100.0, log=True),
+        gamma=trial.suggest_float("gamma", 1e-3, 1.0, log=True),$class_weight
+        probability=True,
+        random_state=$seed,
+    )
+'''
+
+_KNN = '''
+from sklearn.neighbors import $cls
+
+
+def build_model(trial):
+    return $cls(
+        n_neighbors=trial.suggest_int("n_neighbors", 3, 50, log=True),
+        weights=trial.suggest_categorical("weights", ["distance", "uniform"]),
+        n_jobs=1,
+    )
+'''
+
+_RIDGE = '''
+from sklearn.linear_model import Ridge
+
+
+def build_model(trial):
+    return Ridge(alpha=trial.suggest_float("alpha", 1e-3, 1e3, log=True))
+'''
+
+_HUBER = '''
+from sklearn.linear_model import HuberRegressor
+
+
+def build_model(trial):
+    # A linear model that down-weights outliers: close to minimizing absolute error.
+    return HuberRegressor(
+        epsilon=trial.suggest_float("epsilon", 1.0, 2.0),
+        alpha=trial.suggest_float("alpha", 1e-4, 10.0, log=True),
+        max_iter=1000,
+    )
+'''
+
+_SVR = '''
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVR
+
+
+def build_model(trial):
+    svr = SVR(
+        C=trial.suggest_float("C", 0.1, 100.0, log=True),
+        gamma=trial.suggest_float("gamma", 1e-3, 1.0, log=True),
+        epsilon=trial.suggest_float("epsilon", 0.01, 1.0, log=True),
+    )
+    # The SVM works in standardized target units, whatever the target's scale.
+    return TransformedTargetRegressor(regressor=svr, transformer=StandardScaler())
+'''
+
+
+def model_candidates(profile: Profile) -> list[Candidate]:
+    """Best first: the first is the most reliable strong model for this kind of data."""
+    if profile.has_text:
+        return _text_classifiers(profile) if profile.classification else _text_regressors(profile)
+    found = [_hist_gradient_boosting(profile), _forest(profile, "random_forest")]
+    if profile.classification:
+        found.append(_logistic(profile))
+        if profile.small:
+            found.append(_svc(profile))
+    else:
+        found.append(_huber(profile) if profile.metric == "mae" else _ridge(profile))
+        if profile.small:
+            found.append(_svr(profile))
+    found.append(_forest(profile, "extra_trees"))
+    if profile.knn_fits:
+        found.append(_knn(profile))
+    if profile.regression and profile.metric == "mae":
+        found.append(_ridge(profile))
+    return found
+
+
+def _text_classifiers(profile: Profile) -> list[Candidate]:
+    found = [_logistic(profile), _linear_svm(profile)]
+    if profile.text_only:  # TF-IDF only: non-negative, as naive Bayes needs
+        found.append(candidate(SLOT, "complement_nb", "complement naive Bayes", _NAIVE_BAYES,
+                               {"alpha": 0.3}))
+    found.append(_forest(profile, "random_forest"))
+    return found
+
+
+def _text_regressors(profile: Profile) -> list[Candidate]:
+    return [_ridge(profile), _forest(profile, "random_forest"), _forest(profile, "extra_trees")]
+
+
+# ------------------------------------------------------------------ one candidate each
+
+def _balanced(profile: Profile, indent: str = "        ") -> tuple[str, dict[str, object]]:
+    """A class_weight choice where the metric rewards the minority class."""
+    if profile.classification and profile.metric in ("f1", "balanced_accuracy"):
+        return (f'\n{indent}class_weight=trial.suggest_categorical("class_weight", '
+                '[None, "balanced"]),', {"class_weight": None})
+    return "", {}
+
+
+def _hist_gradient_boosting(profile: Profile) -> Candidate:
+    cls = ("HistGradientBoostingClassifier" if profile.classification
+           else "HistGradientBoostingRegressor")
+    loss, defaults = "", {}
+    if profile.regression and profile.metric == "mae":
+        loss = ('        loss=trial.suggest_categorical("loss", '
+                '["absolute_error", "squared_error"]),\n')
+        defaults["loss"] = "absolute_error"
+    if profile.early_stopping:
+        # Stops on a held-out 10% once the validation loss stalls: max_iter is only a cap.
+        max_iter, lr_low, early = "1000", "0.03", "True"
+    else:
+        max_iter = 'trial.suggest_int("max_iter", 50, 500, log=True)'
+        lr_low, early = "0.01", "False"
+        defaults["max_iter"] = 200
+    defaults.update(learning_rate=0.1 if profile.early_stopping else 0.05, max_leaf_nodes=16,
+                    min_samples_leaf=20, l2_regularization=1.0)
+    return candidate(SLOT, "hist_gradient_boosting", "histogram gradient boosting", _HGB,
+                     defaults, cls=cls, loss=loss, lr_low=lr_low, max_iter=max_iter,
+                     early_stopping=early, seed=profile.seed)
+
+
+def _forest(profile: Profile, kind: str) -> Candidate:
+    task = "Classifier" if profile.classification else "Regressor"
+    cls = ("RandomForest" if kind == "random_forest" else "ExtraTrees") + task
+    max_samples = profile.max_samples()
+    extra = f"\n        max_samples={max_samples}," if max_samples else ""
+    description = "random forest" if kind == "random_forest" else "extremely randomized trees"
+    defaults = {"max_features": 0.3 if profile.classification else 0.5,
+                "min_samples_leaf": 2 if profile.classification else 1}
+    return candidate(SLOT, kind, description, _FOREST, defaults, cls=cls,
+                     n_trees=profile.n_trees(), max_samples=extra, seed=profile.seed)
+
+
+def _logistic(profile: Profile) -> Candidate:
+    weight, defaults = _balanced(profile)
+    low, high, default = (0.1, 1000.0, 10.0) if profile.has_text else (1e-3, 100.0, 1.0)
+    return candidate(SLOT, "logistic_regression", "logistic regression", _LOGISTIC,
+                     {"C": default, **defaults}, c_low=low, c_high=high, class_weight=weight,
+                     seed=profile.seed)
+
+
+def _linear_svm(profile: Profile) -> Candidate:
+    weight, defaults = _balanced(profile, indent="                    ")
+    return candidate(SLOT, "linear_svm", "linear SVM with calibrated probabilities",
+                     _LINEAR_SVM, {"C": 1.0, **defaults}, class_weight=weight,
+                     seed=profile.seed)
+
+
+def _svc(profile: Profile) -> Candidate:
+    weight, defaults = _balanced(profile)
+    return candidate(SLOT, "svc", "RBF-kernel support vector machine", _SVC,
+                     {"C": 1.0, "gamma": 0.05, **defaults}, class_weight=weight,
+                     seed=profile.seed)
+
+
+def _knn(profile: Profile) -> Candidate:
+    cls = "KNeighborsClassifier" if profile.classification else "KNeighborsRegressor"
+    return candidate(SLOT, "k_nearest_neighbors", "k nearest neighbours", _KNN,
+                     {"n_neighbors": 15, "weights": "distance"}, cls=cls)
+
+
+def _ridge(profile: Profile) -> Candidate:
+    return candidate(SLOT, "ridge", "ridge regression", _RIDGE, {"alpha": 1.0})
+
+
+def _huber(profile: Profile) -> Candidate:
+    return candidate(SLOT, "huber", "Huber regression (robust linear)", _HUBER,
+                     {"epsilon": 1.35, "alpha": 1e-4})
+
+
+def _svr(profile: Profile) -> Candidate:
+    return candidate(SLOT, "svr", "RBF-kernel support vector regression", _SVR,
+                     {"C": 1.0, "gamma": 0.05, "epsilon": 0.1})
