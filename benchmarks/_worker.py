@@ -43,6 +43,12 @@ def run_text2ml(task, train: pd.DataFrame, test: pd.DataFrame, budget: float, ou
     details["best_score"] = _plain(getattr(result, "best_score", None))
     details["elapsed"] = _plain(getattr(result, "elapsed", None))
     details["n_trials"] = _plain(getattr(result, "n_trials", None))
+    details["chosen"] = {k: _plain(v) for k, v in (getattr(result, "chosen", None) or {}).items()}
+    details["best_params"] = {k: _plain(v)
+                              for k, v in (getattr(result, "best_params", None) or {}).items()}
+    evaluation = getattr(result, "evaluation", None)
+    details["evaluation"] = evaluation.describe() if hasattr(evaluation, "describe") else None
+    details["notes"] = [str(n) for n in (getattr(result, "notes", None) or [])]
     if spec is not None:
         details["spec"] = {k: _plain(getattr(spec, k, None))
                            for k in ("target", "task_type", "metric", "pos_label")}

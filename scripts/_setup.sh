@@ -58,10 +58,15 @@ if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT_STAMP" && -x "$VENV_DIR/bin/tex
 else
     _say "installing text2ml-jupyter[$EXTRAS] into $VENV_DIR (first run: a few minutes)"
     export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-    "$VENV_PY" -m pip install --quiet --upgrade pip
-    "$VENV_PY" -m pip install --quiet -e ".[$EXTRAS]"
+    INSTALL_LOG="$VENV_DIR/.text2ml-install.log"
+    rm -f "$STAMP"
+    if ! { "$VENV_PY" -m pip install --upgrade pip \
+           && "$VENV_PY" -m pip install -e ".[$EXTRAS]"; } > "$INSTALL_LOG" 2>&1; then
+        tail -n 40 "$INSTALL_LOG" >&2
+        _die "pip install failed (full log: $INSTALL_LOG)"
+    fi
     printf '%s\n' "$WANT_STAMP" > "$STAMP"
-    _say "installed"
+    _say "installed (log: $INSTALL_LOG)"
 fi
 
 export PATH="$VENV_DIR/bin:$PATH"

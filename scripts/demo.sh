@@ -20,5 +20,5 @@ text2ml run "Predict whether a passenger survived the sinking. Optimize F1." \
     "$@"
 
 echo
-echo "Notebook: $REPO_ROOT/$NOTEBOOK   (open it in JupyterLab: .venv/bin/jupyter lab $NOTEBOOK)"
-echo "Program:  $REPO_ROOT/$PROGRAM   (run it: .venv/bin/python $PROGRAM)"
+echo "Open the notebook: .venv/bin/jupyter lab $NOTEBOOK"
+echo "Run the program:   .venv/bin/python $PROGRAM"

@@ -126,17 +126,21 @@ def test_load_csv(titanic_csv: Path) -> None:
     assert "survived" in data.columns
 
 
-def test_load_parquet_and_compressed_csv(tmp_path: Path, titanic_df: pd.DataFrame) -> None:
+def test_load_parquet_compressed_csv_and_tsv(tmp_path: Path, titanic_df: pd.DataFrame) -> None:
     parquet = tmp_path / "titanic.parquet"
     titanic_df.to_parquet(parquet)
     pd.testing.assert_frame_equal(cli.load_data(parquet), titanic_df)
     gz = tmp_path / "titanic.csv.gz"
     titanic_df.to_csv(gz, index=False)
     pd.testing.assert_frame_equal(cli.load_data(gz), titanic_df)
+    tsv = tmp_path / "titanic.tsv"
+    titanic_df.to_csv(tsv, index=False, sep="\t")
+    pd.testing.assert_frame_equal(cli.load_data(tsv), titanic_df)
 
 
 @pytest.mark.parametrize("name, content, needle", [
     ("notes.txt", b"a,b\n1,2\n", "unsupported file type"),
+    ("notes.tsv", b"a\tb\n1\t2\n1\t2\t3\t4\n", "Expected 2 fields"),
     ("empty.csv", b"", "empty"),
     ("header_only.csv", b"a,b\n", "0 rows"),
     ("ragged.csv", b"a,b\n1,2\n1,2,3,4\n", "Expected 2 fields"),
@@ -180,6 +184,15 @@ def test_unreadable_csv_exits_2(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_bytes(b"a,b\n1,2\n1,2,3,4\n")
     proc = run_cli("run", TASK, "--data", "bad.csv", cwd=tmp_path)
     assert_one_line_error(proc, "cannot read", "bad.csv")
+
+
+def test_unwritable_out_exits_2_before_the_run(tmp_path: Path, titanic_csv: Path) -> None:
+    (tmp_path / "taken").write_text("a file, not a folder")
+    (tmp_path / "result.ipynb").mkdir()
+    for out in ("taken/result.ipynb", "result.ipynb"):
+        proc = run_cli("run", TASK, "--data", str(titanic_csv), "--out", out, cwd=tmp_path)
+        assert_one_line_error(proc, "cannot write", out)
+        assert "Understanding" not in proc.stdout  # the engine never started
 
 
 def test_usage_error_exits_2(tmp_path: Path) -> None:
@@ -294,7 +307,7 @@ def test_final_score_line_without_a_finished_trial() -> None:
 
 @dataclass
 class FakeCell:
-    cell_type: str
+    kind: str
     source: str
 
 
@@ -310,7 +323,7 @@ def test_notebook_cells_order() -> None:
 def test_program_source_is_load_then_code() -> None:
     load = FakeCell("code", "import pandas as pd\ntitanic = pd.read_csv('t.csv')\n")
     result = FakeResult(data_name="titanic", code="\nprint(titanic.shape)\n")
-    source = cli.program_source(result, load)
+    source = cli.program_source(result, load, "t.csv")
     assert source == ("import pandas as pd\ntitanic = pd.read_csv('t.csv')\n\n\n"
                       "print(titanic.shape)\n")
     compile(source, "program.py", "exec")

@@ -78,7 +78,7 @@ def test_events_report_every_stage(titanic_result):
 
 def test_run_folder_holds_the_run(titanic_result):
     folder = titanic_result.run_dir
-    for name in ("spec.json", "candidates.json", "program.py", "result.json", "study.db"):
+    for name in ("spec.json", "candidates.json", "program.py", "result.json", "study.journal"):
         assert (folder / name).is_file(), name
     assert not list(folder.rglob("*.pkl"))  # the data copy is removed
     saved = json.loads((folder / "result.json").read_text())

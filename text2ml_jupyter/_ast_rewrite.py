@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-# suggest method -> (kind, positional parameter names, name included)
+# suggest method -> (kind, its positional parameters, in order)
 _SUGGEST: dict[str, tuple[str, tuple[str, ...]]] = {
     "suggest_float": ("float", ("name", "low", "high")),
     "suggest_int": ("int", ("name", "low", "high")),
@@ -95,9 +95,22 @@ def _parents(tree: ast.AST) -> dict[ast.AST, ast.AST]:
 
 
 def tidy_blank_lines(source: str) -> str:
-    """Strip leading/trailing blank lines and collapse runs of blank lines to two."""
-    source = re.sub(r"\n[ \t]*(?:\n[ \t]*){2,}\n", "\n\n\n", source)
-    return source.strip("\n") + "\n"
+    """Strip leading/trailing blank lines and collapse runs of blank lines to two (blank
+    lines inside multi-line strings are content, and stay)."""
+    inside: set[int] = set()  # 0-based lines that continue a multi-line token
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.end[0] > tok.start[0]:
+                inside.update(range(tok.start[0], tok.end[0]))
+    except (tokenize.TokenError, SyntaxError):
+        return source.strip("\n") + "\n"
+    kept: list[str] = []
+    blank_run = 0
+    for i, line in enumerate(source.split("\n")):
+        blank_run = blank_run + 1 if not line.strip() and i not in inside else 0
+        if blank_run <= 2:
+            kept.append(line)
+    return "\n".join(kept).strip("\n") + "\n"
 
 
 # --------------------------------------------------------------------------- literals
@@ -203,10 +216,10 @@ def _default(s: _Suggest, render: Any, text: _Text) -> str:
     return render(low)
 
 
-def _describe(s: _Suggest, text: _Text) -> str:
+def _describe(s: _Suggest, render: Any) -> str:
     """A short note of what was searched, e.g. ``n_estimators in [10, 50], log``."""
     def seg(key: str) -> str:
-        return " ".join(text.segment(s.args[key]).split()) if key in s.args else "?"
+        return " ".join(render(s.args[key]).split()) if key in s.args else "?"
 
     if s.kind == "categorical":
         choices = seg("choices")
@@ -257,7 +270,7 @@ def _remove_item(items: list[tuple[int, int]], index: int, text: _Text) -> Edit:
 
 
 def bind(source: str, params: Mapping[str, Any], *, function: str,
-         annotate: bool = True) -> str:
+         annotate: bool = True, strict: bool = True) -> str:
     """See ``program.bind_hyperparameters`` (the public entry point and its contract)."""
     text = _Text(source)
     try:
@@ -273,22 +286,25 @@ def bind(source: str, params: Mapping[str, Any], *, function: str,
         raise ValueError(f"{function}() takes no parameters, so there is no trial to remove")
     trial = first[0].arg
     parents = _parents(tree)
+    defs = {fn.name: fn for fn in ast.walk(tree) if isinstance(fn, _FUNCTIONS)}
+    receives = _trial_params(defs, builder.name, trial)
 
-    suggests = [
-        _parse_suggest(node, node.func.attr, text)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-        and node.func.attr in _SUGGEST and isinstance(node.func.value, ast.Name)
-        and node.func.value.id == trial
-    ]
+    found: dict[int, ast.Call] = {}
+    for name, param in receives.items():
+        for node in ast.walk(defs[name]):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in _SUGGEST and isinstance(node.func.value, ast.Name) \
+                    and node.func.value.id == param:
+                found[id(node)] = node
+    suggests = [_parse_suggest(node, node.func.attr, text) for node in found.values()]
     unknown = sorted(set(params) - {s.name for s in suggests})
-    if unknown:
+    if unknown and strict:
         raise ValueError(f"{function}: hyperparameters {', '.join(map(repr, unknown))} are given "
                          f"but the source never suggests them (names must be without the "
                          f"'slot.candidate.' prefix)")
 
-    def outermost(start: int, end: int, exclude: _Suggest | None = None) -> list[_Suggest]:
-        inside = [s for s in suggests if s is not exclude and start <= s.start and s.end <= end]
+    def outermost(start: int, end: int) -> list[_Suggest]:
+        inside = [s for s in suggests if start <= s.start and s.end <= end]
         return [s for s in inside
                 if not any(o is not s and o.start <= s.start and s.end <= o.end for o in inside)]
 
@@ -304,9 +320,9 @@ def bind(source: str, params: Mapping[str, Any], *, function: str,
 
     top = outermost(0, len(text.source))
     edits: list[Edit] = [(s.start, s.end, replacement(s)) for s in top]
-    edits += _trial_removals(tree, trial, text)
+    edits += _trial_removals(tree, defs, receives, text)
     if annotate:
-        edits += [note for note in _annotations(top, params, text)
+        edits += [note for note in _annotations(top, params, text, render)
                   if not any(start < note[1] and note[0] < end for start, end, _ in edits)]
     result = _apply(text.source, edits)
 
@@ -316,17 +332,24 @@ def bind(source: str, params: Mapping[str, Any], *, function: str,
         raise ValueError(f"{function}: binding the hyperparameters broke the source "
                          f"(line {exc.lineno}: {exc.msg}); simplify how trial is passed") from None
     lines = result.split("\n")
-    for node in ast.walk(new_tree):
-        if isinstance(node, ast.Name) and node.id == trial:
-            raise ValueError(
-                f"{function}: {trial!r} is still used after binding the hyperparameters, on "
-                f"line {node.lineno}: {lines[node.lineno - 1].strip()!r}; only "
-                f"{trial}.suggest_*() calls with a literal name, and passing {trial} to a "
-                f"helper function defined in the same source, can be written out")
+    scopes: list[tuple[ast.AST, str]] = [(new_tree, trial)]
+    scopes += [(fn, receives[fn.name]) for fn in ast.walk(new_tree)
+               if isinstance(fn, _FUNCTIONS) and fn.name in receives]
+    for scope, param in scopes:
+        for node in ast.walk(scope):
+            if isinstance(node, ast.Name) and node.id == param:
+                raise ValueError(
+                    f"{function}: {param!r}{'' if param == trial else ' (the trial)'} is "
+                    f"still used after binding the "
+                    f"hyperparameters, on line {node.lineno}: "
+                    f"{lines[node.lineno - 1].strip()!r}; only {param}.suggest_*() calls "
+                    f"with a literal name, and passing the trial to a helper function "
+                    f"defined in the same source, can be written out")
     return result
 
 
-def _annotations(top: list[_Suggest], params: Mapping[str, Any], text: _Text) -> list[Edit]:
+def _annotations(top: list[_Suggest], params: Mapping[str, Any], text: _Text,
+                 render: Any) -> list[Edit]:
     """End-of-line comments noting each bound value's search space, where a line has room:
     no comment already, not inside a multi-line string, no backslash continuation."""
     busy: set[int] = set()  # lines whose end is inside a token, or that have a comment
@@ -342,7 +365,7 @@ def _annotations(top: list[_Suggest], params: Mapping[str, Any], text: _Text) ->
         for other in sorted(top, key=lambda o: o.start):
             if other.start < text.line_end(line) < other.end:
                 line = other.node.end_lineno
-        note = _describe(s, text) + ("" if s.name in params else " (unused by the best trial)")
+        note = _describe(s, render) + ("" if s.name in params else " (unused by the best trial)")
         notes.setdefault(line, []).append(note)
     edits: list[Edit] = []
     for line, items in notes.items():
@@ -354,26 +377,55 @@ def _annotations(top: list[_Suggest], params: Mapping[str, Any], text: _Text) ->
     return edits
 
 
-def _trial_removals(tree: ast.Module, trial: str, text: _Text) -> list[Edit]:
-    """Remove the ``trial`` parameter from every function defined in the source, and the
-    ``trial`` argument from calls to those functions (helpers that pass it along)."""
+def _param_names(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    return [a.arg for a in ast.walk(fn.args) if isinstance(a, ast.arg)]
+
+
+def _trial_params(defs: dict[str, ast.FunctionDef | ast.AsyncFunctionDef], builder: str,
+                  trial: str) -> dict[str, str]:
+    """Function name -> its parameter that receives the trial: the builder's first, any
+    parameter named like it, and (transitively) a helper's parameter the trial is passed
+    to by a function that has it, positionally or by keyword."""
+    receives = {name: trial for name, fn in defs.items() if trial in _param_names(fn)}
+    receives[builder] = trial
+    changed = True
+    while changed:
+        changed = False
+        for name, own in list(receives.items()):
+            for call in ast.walk(defs[name]):
+                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+                        and call.func.id in defs and call.func.id not in receives):
+                    continue
+                callee = defs[call.func.id]
+                positional = [a.arg for a in callee.args.posonlyargs + callee.args.args]
+                passed = [positional[i] for i, a in enumerate(call.args)
+                          if i < len(positional) and isinstance(a, ast.Name) and a.id == own
+                          and not any(isinstance(b, ast.Starred) for b in call.args[:i])]
+                passed += [k.arg for k in call.keywords if k.arg in _param_names(callee)
+                           and isinstance(k.value, ast.Name) and k.value.id == own]
+                if passed:
+                    receives[call.func.id] = passed[0]
+                    changed = True
+    return receives
+
+
+def _trial_removals(tree: ast.Module, defs: dict[str, Any], receives: dict[str, str],
+                    text: _Text) -> list[Edit]:
+    """Remove the trial parameter from the functions that receive it, and the trial
+    argument from the calls to those functions."""
     edits: list[Edit] = []
-    takes: dict[str, tuple[int | None, str]] = {}  # function -> (positional index, name)
-    for fn in ast.walk(tree):
-        if not isinstance(fn, _FUNCTIONS):
-            continue
-        items = _signature_items(fn, text)
-        names = [name for name, _, _ in items]
-        if trial not in names:
-            continue
-        positional = [a.arg for a in fn.args.posonlyargs + fn.args.args]
-        takes[fn.name] = (positional.index(trial) if trial in positional else None, trial)
-        edits.append(_remove_item([(s, e) for _, s, e in items], names.index(trial), text))
+    for name, param in receives.items():
+        items = _signature_items(defs[name], text)
+        names = [n for n, _, _ in items]
+        edits.append(_remove_item([(s, e) for _, s, e in items], names.index(param), text))
+    aliases = set(receives.values())
     for call in ast.walk(tree):
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
-                and call.func.id in takes):
+                and call.func.id in receives):
             continue
-        index, param = takes[call.func.id]
+        fn, param = defs[call.func.id], receives[call.func.id]
+        positional = [a.arg for a in fn.args.posonlyargs + fn.args.args]
+        index = positional.index(param) if param in positional else None
         target: ast.AST | None = None
         if index is not None and index < len(call.args) and not any(
                 isinstance(a, ast.Starred) for a in call.args[:index + 1]):
@@ -381,11 +433,10 @@ def _trial_removals(tree: ast.Module, trial: str, text: _Text) -> list[Edit]:
         else:
             target = next((k for k in call.keywords if k.arg == param), None)
         value = target.value if isinstance(target, ast.keyword) else target
-        if not (isinstance(value, ast.Name) and value.id == trial):
+        if not (isinstance(value, ast.Name) and value.id in aliases):
             continue
         nodes = sorted([*call.args, *call.keywords], key=lambda n: (n.lineno, n.col_offset))
-        spans = [text.span(n) for n in nodes]
-        edits.append(_remove_item(spans, nodes.index(target), text))
+        edits.append(_remove_item([text.span(n) for n in nodes], nodes.index(target), text))
     return edits
 
 
@@ -422,6 +473,7 @@ class ImportEntry(NamedTuple):
 
 
 def import_entries(node: ast.Import | ast.ImportFrom) -> list[ImportEntry]:
+    """One entry per name an import statement binds."""
     if isinstance(node, ast.Import):
         return [ImportEntry(None, a.name, a.asname) for a in node.names]
     module = "." * node.level + (node.module or "")
@@ -449,6 +501,13 @@ def hoist_imports(source: str) -> tuple[str, list[ImportEntry]]:
     return tidy_blank_lines(_apply(text.source, edits)), entries
 
 
+def _name_order(item: str) -> tuple[int, str, str]:
+    """isort's default order within one ``from`` import: CONSTANTS, Classes, functions."""
+    name = item.split(" as ")[0]
+    kind = 0 if name.isupper() and len(name) > 1 else 1 if name[:1].isupper() else 2
+    return (-1 if name == "*" else kind, name.lower(), name)
+
+
 def render_imports(entries: Iterable[ImportEntry], *, stdlib: frozenset[str],
                    width: int = 88) -> str:
     """Imports de-duplicated and grouped like isort: standard library, then third party;
@@ -466,7 +525,7 @@ def render_imports(entries: Iterable[ImportEntry], *, stdlib: frozenset[str],
                 by_module.setdefault(e.module, []).append(
                     e.name + (f" as {e.asname}" if e.asname and e.asname != e.name else ""))
         for module in sorted(by_module):
-            names = sorted(set(by_module[module]), key=lambda n: (n != "*", n.lower(), n))
+            names = sorted(set(by_module[module]), key=_name_order)
             line = f"from {module} import {', '.join(names)}"
             if len(line) > width:
                 line = f"from {module} import (\n" + "".join(f"    {n},\n" for n in names) + ")"

@@ -1,18 +1,24 @@
-"""Reading the task text: which words name the target, the inputs, the metric, a class.
+"""Reading the task text: which column it asks to predict, the metric, a named class.
 
 Deliberately simple and deterministic (no model): the text is split into tokens, each token
 gets a *zone* from the cue words before it ("predict ..." -> target, "from ..." -> input,
 "optimize ..." -> metric), and column names and values are matched against the tokens of
-each zone, with light stemming so that "survival", "survive" and "survived" meet.
+each zone, with light stemming so that "survival", "survive" and "survived" meet. The data
+side (column roles, what values fit the task) lives in ``spec``; it is passed in here.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from functools import lru_cache
+from typing import Any, Callable, Iterable, Sequence
 
+from .errors import Text2MLError
 from .metrics import ALIASES
+
+CLASSIFICATION = "classification"  # a task-kind hint: binary or multiclass, by the values
+NOT_A_TARGET = -6.0  # the ``fit`` of a column that cannot be a target (identifier, free text)
 
 TARGET_ZONE = "target"
 INPUT_ZONE = "input"
@@ -44,6 +50,7 @@ _CUES: list[tuple[tuple[str, ...], str]] = [
         "optimize", "optimise", "optimizing", "maximize", "maximise", "minimize", "minimise",
         "report", "metric", "evaluate")],
 ]
+_QUESTION_WORDS = frozenset({"is", "are", "was", "were", "does", "do", "did", "can", "has"})
 _LOCATION_WORDS = frozenset({"column", "columns", "field", "fields", "variable", "feature"})
 _LOCATION_PREPS = frozenset({"in", "into", "from", "using", "use", "uses", "given"})
 
@@ -54,9 +61,15 @@ _REGRESSION_CUES = {"regression": 2, "regress": 2, "estimate": 1, "forecast": 1,
                     "sales": 1, "salary": 1, "income": 1, "quantity": 1, "temperature": 1}
 _REGRESSION_PHRASES = ("how much", "how many", "number of")
 
+# Words a task says for a column's name (matched only after 'predict', 'how much', ...).
+_SYNONYMS = {"price": ("cost", "worth"), "cost": ("price",), "value": ("worth",),
+             "salary": ("pay", "wage", "wages"), "income": ("earnings",),
+             "survived": ("survival", "live", "lived"), "churn": ("leave", "cancel")}
+
 # Metrics people name that the registry does not offer: noted, never silently replaced.
-UNSUPPORTED_METRICS = ("mean absolute percentage error", "mean squared error", "precision",
-                       "recall", "mape", "mse", "mcc", "matthews", "kappa", "median absolute error")
+UNSUPPORTED_METRICS = ("mean absolute percentage error", "median absolute error",
+                       "mean squared error", "precision", "recall", "mape", "mse", "mcc",
+                       "matthews", "kappa")
 
 _COMPARATOR_WORDS = {
     ">=": [("at", "least")], "=>": [("at", "least")],
@@ -75,10 +88,11 @@ _GENERIC_VALUES = frozenset({"yes", "no", "true", "false", "y", "n", "t", "f", "
 
 _TOKEN = re.compile(r"\d+\.\d+|[a-z0-9²]+|[.;!?]")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+|²")
-_SUFFIXES = (("ies", "y"), ("ied", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("al", ""),
-             ("ly", ""), ("s", ""), ("e", ""))
+_SUFFIXES = (("ation", ""), ("ies", "y"), ("ied", "y"), ("ing", ""), ("ed", ""), ("es", ""),
+             ("al", ""), ("ly", ""), ("s", ""), ("e", ""))
 
 
+@lru_cache(maxsize=4096)
 def stem(word: str) -> str:
     """A light suffix-stripping stem: survival/survive/survived -> surviv, prices -> pric."""
     for _ in range(2):
@@ -137,6 +151,8 @@ class ParsedText:
                 zone = OTHER_ZONE
                 i += 1
                 continue
+            if raw[i] in _QUESTION_WORDS and (i == 0 or raw[i - 1] in ".;!?"):
+                zone = TARGET_ZONE  # 'Is the customer a smoker?', 'Did they survive?'
             for cue, cue_zone in _CUES:
                 if tuple(raw[i:i + len(cue)]) == cue:
                     zone = cue_zone
@@ -166,13 +182,10 @@ class ParsedText:
 
     # -- matching ------------------------------------------------------------------------
 
-    def _find(self, seq: Sequence[str], *, stems: bool = True,
-              content_only: bool = True) -> list[int]:
-        """Start positions (indices into tokens) where ``seq`` occurs, stopwords skipped."""
-        source = self.stems if stems else self.tokens
-        index = [i for i, t in enumerate(self.tokens)
-                 if not content_only or t not in STOPWORDS]
-        hay = [source[i] for i in index]
+    def _find(self, seq: Sequence[str]) -> list[int]:
+        """Start positions (indices into tokens) where stems ``seq`` occur, stopwords skipped."""
+        index = [i for i, t in enumerate(self.tokens) if t not in STOPWORDS]
+        hay = [self.stems[i] for i in index]
         n = len(seq)
         return [index[k] for k in range(len(hay) - n + 1) if n and hay[k:k + n] == list(seq)]
 
@@ -200,7 +213,7 @@ class ParsedText:
                 consider(weights[zone] + len(stems) - 1, "phrase" if zone == TARGET_ZONE
                          else "mention", " ".join(self.tokens[pos:pos + len(stems)]))
         joined = "".join(raw)
-        if len(raw) == 1 and len(joined) >= 4:  # 'saleprice' written as 'sale price'
+        if len(joined) >= 4:  # 'saleprice' written as 'sale price', 'SalePrice' as 'saleprice'
             for pos, zone in self._joined_hits(joined):
                 if zone == INPUT_ZONE:
                     penalty = 8.0
@@ -214,6 +227,11 @@ class ParsedText:
                 else:
                     consider({TARGET_ZONE: 8.0, OTHER_ZONE: 3.0}.get(zone, 0.0), "acronym",
                              phrase)
+        for word in content:
+            for synonym in _SYNONYMS.get(word, ()):
+                for pos in self._find([stem(synonym)]):
+                    if self.zones[pos] == TARGET_ZONE:
+                        consider(5.0, "synonym", self.tokens[pos])
         if len(stems) > 1:
             for zone, weight in ((TARGET_ZONE, 6.0), (OTHER_ZONE, 2.5)):
                 present = {s for s, z in zip(self.stems, self.zones) if z == zone}
@@ -225,7 +243,7 @@ class ParsedText:
         return best
 
     def _joined_hits(self, joined: str) -> Iterable[tuple[int, str]]:
-        for n in (2, 3):
+        for n in (1, 2, 3):
             for i in range(len(self.tokens) - n + 1):
                 glued = "".join(self.tokens[i:i + n])
                 if glued == joined or stem(glued) == stem(joined):
@@ -261,9 +279,24 @@ class ParsedText:
     def _zone_of_mention(self, start: int) -> str:
         """'F1 for spam', 'positive class spam' name the positive class: a metric mention."""
         before = self.tokens[max(0, start - 3):start]
-        if "positive" in before or ("for" in before and self.zones[start] == METRIC_ZONE):
+        if "positive" in before or ("for" in before and (
+                self.zones[start] == METRIC_ZONE or "f1" in before)):
             return "positive"
         return self.zones[start]
+
+    def qualified(self, column: Any, values: Sequence[Any]) -> bool:
+        """Whether the name follows one of its own values: 'a passenger in *first class*'.
+
+        Such a mention describes the rows (a condition on an input), not what to predict.
+        """
+        stems = [stem(w) for w in _content(name_words(column))]
+        starts = set(self._find(stems))
+        for value in values:
+            for phrase in _value_phrases(value):
+                n = len(phrase)
+                if any(self.stems[p - n:p] == list(phrase) for p in starts if p >= n):
+                    return True
+        return False
 
     def value_match(self, values: Sequence[Any]) -> Match:
         """Score a low-cardinality column by mentions of its values in the text."""
@@ -277,9 +310,11 @@ class ParsedText:
 
 
 def _is_generic(value: Any) -> bool:
+    """Values too common in prose (numbers, yes/no, stopwords) to count as a mention."""
     text = str(value).strip().lower()
-    return text in _GENERIC_VALUES or len(re.sub(r"[^a-z0-9]", "", text)) < 2 or (
-        not isinstance(value, str) or text.replace(".", "", 1).isdigit())
+    return (not isinstance(value, str) or text in _GENERIC_VALUES
+            or len(re.sub(r"[^a-z0-9]", "", text)) < 2 or text.replace(".", "", 1).isdigit()
+            or all(w in STOPWORDS for w in words(text)))
 
 
 def _value_phrases(value: Any) -> list[tuple[str, ...]]:
@@ -358,7 +393,7 @@ def task_hint(parsed: ParsedText, metric_name: str | None,
         else:
             cls += 2
     if cls > reg:
-        return "classification"
+        return CLASSIFICATION
     if reg > cls:
         return "regression"
     return None
@@ -379,7 +414,7 @@ def time_series_cue(text: str, hint: str | None) -> str | None:
     if m := re.search(r"\btime series\b", norm):
         return m.group(0)
     m = _HORIZON.search(norm)
-    if m and hint != "classification":
+    if m and hint != CLASSIFICATION:
         return m.group(0)
     return None
 
@@ -392,3 +427,117 @@ def clustering_cue(text: str) -> str | None:
 def image_cue(text: str) -> str | None:
     m = _IMAGES.search(_normalized(text))
     return m.group(0) if m else None
+
+
+# -- deciding the target ---------------------------------------------------------------------
+
+_TARGET_NAMES = ("target", "label", "outcome")
+_MIN_SCORE = 3.0
+_TIE_MARGIN = 0.5
+_QUALIFIED_PENALTY = 4.0
+_CLUSTERING_WHAT = "Clustering (grouping rows without a target)"
+_IMAGES_WHAT = "Learning from images"
+
+
+def choose_target(parsed: ParsedText, columns: Sequence[Any], values: dict[Any, list[Any]],
+                  fit: Callable[[Any], float], has_image_paths: Callable[[], bool],
+                  notes: list[str]) -> Any:
+    """The column the text asks to predict, confirmed by the data; raises when unclear.
+
+    ``values`` holds the values of low-cardinality columns (matched against the text);
+    ``fit(column)`` says how well a column's values fit the kind of task the text asks for
+    (positive: fits; negative: an identifier, free text, or the wrong kind of values).
+    """
+    scored: list[tuple[float, int, Any, Match]] = []
+    for order, column in enumerate(columns):
+        match = parsed.name_match(column)
+        if column in values:
+            by_value = parsed.value_match(values[column])
+            if by_value.score > match.score:
+                by_value.input_penalty = match.input_penalty
+                match = by_value
+            elif match.kind == "phrase" and parsed.qualified(column, values[column]):
+                match.input_penalty += _QUALIFIED_PENALTY
+        score = match.total
+        if score > 0:
+            score += fit(column)
+        scored.append((score, -order, column, match))
+    scored.sort(key=lambda s: s[:2], reverse=True)
+    best_score, _, best, match = scored[0]
+    runner_up = scored[1][0] if len(scored) > 1 else float("-inf")
+
+    if best_score >= _MIN_SCORE and best_score - runner_up >= _TIE_MARGIN:
+        if (cue := clustering_cue(parsed.text)) and match.kind != "phrase":
+            raise unsupported_error(_CLUSTERING_WHAT, cue)
+        if (cue := image_cue(parsed.text)) and has_image_paths():
+            raise unsupported_error(_IMAGES_WHAT, cue)
+        if (note := _match_note(best, match)) is not None:
+            notes.append(note)
+        return best
+    if best_score < _MIN_SCORE:
+        for cue_of, what in ((clustering_cue, _CLUSTERING_WHAT), (image_cue, _IMAGES_WHAT)):
+            if cue := cue_of(parsed.text):
+                raise unsupported_error(what, cue)
+        by_name = [c for c in columns
+                   if str(c).strip().lower() in _TARGET_NAMES and fit(c) > NOT_A_TARGET]
+        if len(by_name) == 1:
+            notes.append(f"Target {by_name[0]!r} chosen by its name: the text names no column "
+                         "(pass target='...' to choose another).")
+            return by_name[0]
+        problem = "Could not tell from the text which column to predict."
+    else:
+        tied = [s[2] for s in scored if best_score - s[0] < _TIE_MARGIN]
+        problem = f"The text fits several columns equally well: {listing(tied)}."
+    matched = [s[2] for s in scored if s[0] > 0]
+    rest = sorted((c for c in reversed(columns) if c not in matched),
+                  key=lambda c: (str(c).strip().lower() not in _TARGET_NAMES, fit(c) <= NOT_A_TARGET))
+    likely = matched + rest
+    raise Text2MLError(problem, f"Name the target with target={likely[0]!r} (or --target "
+                                f"{likely[0]} on the command line). Likely columns: "
+                                f"{listing(likely, 6)}.")
+
+
+def _match_note(column: Any, match: Match) -> str | None:
+    """A visible note when the target was chosen on weaker evidence than its name."""
+    why = {
+        "mention": "the text mentions it, though not after a word like 'predict'",
+        "acronym": f"its name is the initials of '{match.evidence}' in the text",
+        "overlap": f"the text mentions '{match.evidence}', part of its name",
+        "synonym": f"the text asks about '{match.evidence}'",
+        "value": f"the text mentions its value {match.evidence!r}",
+    }.get(match.kind)
+    if why is None:
+        return None
+    return f"Target {column!r} chosen because {why} (pass target='...' to choose another)."
+
+
+def named_class(parsed: ParsedText, classes: Sequence[Any]) -> Any:
+    """The one class the text names ('F1 for spam', 'earns more than 50K'), else None.
+
+    'positive class X' / 'F1 for X' outweigh a mention after 'predict', which outweighs any
+    other mention; values common in prose (yes, 1, true) count only in the first form.
+    """
+    weights = {"positive": 3, TARGET_ZONE: 2, OTHER_ZONE: 1, METRIC_ZONE: 1}
+    votes = {}
+    for value, zones in parsed.value_mentions(classes).items():
+        usable = [z for z in zones if z == "positive" or not _is_generic(value)]
+        votes[value] = max((weights.get(z, 0) for z in usable), default=0)
+    ranked = sorted(votes.values(), reverse=True)
+    if ranked and ranked[0] > 0 and (len(ranked) == 1 or ranked[0] > ranked[1]):
+        return next(v for v, w in votes.items() if w == ranked[0])
+    return None
+
+
+def unsupported_error(what: str, cue: str) -> Text2MLError:
+    """The error for a kind of task the project does not do (yet)."""
+    return Text2MLError(
+        f"{what} is not supported yet (the text says {cue!r}). text2ml builds supervised "
+        "models that predict one column of a table from the other columns.",
+        "Rephrase the task as predicting a column of the data, and name it with "
+        "target='...' (or --target).")
+
+
+def listing(items: Sequence[Any], limit: int = 10) -> str:
+    """'a', 'b', ... (3 more): a short, quoted list for messages."""
+    shown = ", ".join(repr(i) for i in items[:limit])
+    return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")

@@ -36,6 +36,7 @@ DEFAULT_CANDIDATES = 4
 
 # File name endings the command reads, longest first so ".csv.gz" wins over ".gz".
 CSV_SUFFIXES = (".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".csv.zst", ".csv")
+TSV_SUFFIXES = (".tsv.gz", ".tsv", ".tab")  # tab-separated, read like CSV
 PARQUET_SUFFIXES = (".parquet", ".pq")
 OUT_SUFFIXES = (".ipynb", ".py")
 
@@ -119,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("task", metavar="TASK",
                      help='the task in plain English, e.g. "Predict survived. Optimize F1."')
     run.add_argument("--data", required=True, type=Path, metavar="FILE",
-                     help="the data: a .csv (optionally compressed) or .parquet file")
+                     help="the data: a .csv (optionally compressed), .tsv or .parquet file")
     run.add_argument("--target", metavar="COL", default=None,
                      help="the column to predict (default: from the task text and the data)")
     run.add_argument("--metric", metavar="M", default=None,
@@ -168,7 +169,7 @@ def parse_args(argv: Sequence[str] | None = None) -> RunOptions:
 def _data_suffix(path: Path) -> str | None:
     """The recognized ending of a data file name (lower case), or None."""
     name = path.name.lower()
-    for suffix in CSV_SUFFIXES + PARQUET_SUFFIXES:
+    for suffix in CSV_SUFFIXES + TSV_SUFFIXES + PARQUET_SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix):
             return suffix
     return None
@@ -207,7 +208,7 @@ def load_data(path: Path) -> "pd.DataFrame":
     if suffix is None:
         raise Text2MLError(
             f"cannot read {str(path)!r}: unsupported file type "
-            f"(use a .csv, .csv.gz or .parquet file)")
+            f"(use a .csv, .csv.gz, .tsv or .parquet file)")
     if not path.exists():
         raise Text2MLError(f"data file not found: {str(path)!r}")
     if not path.is_file():
@@ -216,6 +217,8 @@ def load_data(path: Path) -> "pd.DataFrame":
     try:
         if suffix in PARQUET_SUFFIXES:
             data = pd.read_parquet(path)
+        elif suffix in TSV_SUFFIXES:
+            data = pd.read_csv(path, sep="\t")
         else:
             data = pd.read_csv(path)
     except ImportError as exc:
@@ -242,25 +245,36 @@ def load_data(path: Path) -> "pd.DataFrame":
     return data
 
 
-def _is_markdown(cell: Any) -> bool:
-    """Whether a ``program.Cell`` is a markdown cell (the run's summary)."""
-    for attr in ("cell_type", "kind", "type"):
-        if getattr(cell, attr, None) == "markdown":
-            return True
-    return False
-
-
 def notebook_cells(result: Any, load: Any) -> list[Any]:
     """The notebook's cells: the summary markdown first, then the data loading, then the rest."""
     cells = list(result.cells)
-    if cells and _is_markdown(cells[0]):
+    if cells and cells[0].kind == "markdown":
         return [cells[0], load, *cells[1:]]
     return [load, *cells]
 
 
-def program_source(result: Any, load: Any) -> str:
-    """A standalone ``.py`` program: the data loading, then the pipeline code."""
+def program_source(result: Any, load: Any, data_path: str) -> str:
+    """A standalone ``.py`` program: the data loading, then the pipeline code.
+
+    When the result carries its ``program`` (``program.Program``), its ``to_python`` is
+    used: the same code with a summary docstring and one merged import block.
+    """
+    program = getattr(result, "program", None)
+    if hasattr(program, "to_python"):
+        return str(program.to_python(data_path))
     return f"{load.source.rstrip()}\n\n\n{result.code.lstrip()}".rstrip() + "\n"
+
+
+def prepare_outputs(outs: Sequence[Path]) -> None:
+    """Create the output folders and check each output can be written, before the run
+    spends its budget; raises ``Text2MLError`` naming the path."""
+    for out in outs:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Text2MLError(f"cannot write {str(out)!r}: {_first_line(exc)}") from None
+        if out.is_dir():
+            raise Text2MLError(f"cannot write {str(out)!r}: it is a folder")
 
 
 def write_outputs(result: Any, data_path: Path, outs: Sequence[Path]) -> list[Path]:
@@ -273,7 +287,8 @@ def write_outputs(result: Any, data_path: Path, outs: Sequence[Path]) -> list[Pa
         return []
     from .program import cells_to_notebook, load_cell, write_notebook
 
-    load = load_cell(result.data_name, str(data_path.resolve()))
+    data_ref = str(data_path.resolve())
+    load = load_cell(result.data_name, data_ref)
     written: list[Path] = []
     for out in outs:
         try:
@@ -282,8 +297,8 @@ def write_outputs(result: Any, data_path: Path, outs: Sequence[Path]) -> list[Pa
                 nb = cells_to_notebook(notebook_cells(result, load), run_id=result.run_id)
                 write_notebook(nb, out)
             else:
-                source = program_source(result, load)
-                compile(source, str(out), "exec")  # never write a program that cannot run
+                source = program_source(result, load, data_ref)
+                compile(source, str(out), "exec")  # a syntax error never reaches the disk
                 tmp = out.with_name(f".{out.name}.tmp")
                 tmp.write_text(source, encoding="utf-8")
                 tmp.replace(out)
@@ -352,6 +367,7 @@ def run_command(options: RunOptions, *, stdout: TextIO | None = None) -> int:
     stdout = stdout or sys.stdout
     data = load_data(options.data)
     data_name = derive_data_name(options.data)
+    prepare_outputs(options.out)
     printer = _Printer(stdout, options.quiet)
     if not options.quiet:
         printer.line(f"Data: {options.data} ({data.shape[0]} rows, {data.shape[1]} columns) "

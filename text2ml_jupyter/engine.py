@@ -14,7 +14,6 @@ import keyword
 import math
 import os
 import pickle
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +30,7 @@ from .errors import Text2MLError
 from .evaluation import Evaluation, choose_evaluation
 from .metrics import REGRESSION, get_metric
 from .providers import GenerationContext, Provider, get_provider
-from .sandbox import Limits, WorkerFailure, WorkerPool
+from .sandbox import Limits, WorkerPool
 from .search import Budget, Search, create_study, enqueue_defaults, local_params
 from .slots import SLOTS
 from .spec import TaskSpec, infer_spec, training_data
@@ -100,12 +99,15 @@ def run(
     memory_limit_mb: int | None = None,
     pos_label: Any = None,
     task_type: str | None = None,
+    roles: dict[str, str] | None = None,
     on_event: Callable[[ev.Event], None] | None = None,
     stop: threading.Event | None = None,
 ) -> Result:
     """Turn a plain-English ML task and a DataFrame into an optimized, fitted pipeline.
 
-    ``time_budget`` (seconds) covers everything: task understanding, candidate generation
+    ``roles`` overrides column roles ({"alive": "categorical"} keeps a column flagged as
+    leakage). ``storage`` is any Optuna storage (URL or object); by default a journal file
+    in the run folder. ``time_budget`` (seconds) covers everything: task understanding, candidate generation
     and tests, the search and the final refit. A run that is out of time, stopped
     (``stop.set()``) or interrupted (Ctrl-C) returns the best pipeline found so far.
     Problems with the task, data or options raise ``Text2MLError`` with how to fix them.
@@ -129,8 +131,8 @@ def run(
             return _run(task, frame, budget=budget, target=target, metric=metric, seed=seed,
                         provider=get_provider(provider), k=candidates, folder=folder,
                         storage=storage, data_name=data_name, pipeline_name=pipeline_name,
-                        pos_label=pos_label, task_type=task_type, emit=emit, stop=stop,
-                        pool=pool)
+                        pos_label=pos_label, task_type=task_type, roles=roles, emit=emit,
+                        stop=stop, pool=pool)
     finally:
         pool.close()
         folder.clean_scratch()
@@ -139,11 +141,11 @@ def run(
 def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
          metric: str | None, seed: int, provider: Provider, k: int, folder: RunFolder,
          storage: str | None, data_name: str, pipeline_name: str, pos_label: Any,
-         task_type: str | None, emit: ev.Emitter, stop: threading.Event,
-         pool: WorkerPool) -> Result:
+         task_type: str | None, roles: dict[str, str] | None, emit: ev.Emitter,
+         stop: threading.Event, pool: WorkerPool) -> Result:
     emit(ev.STAGE, "Understanding the task", stage="understand")
     spec = infer_spec(task, frame, target=target, metric=metric, task_type=task_type,
-                      pos_label=pos_label)
+                      pos_label=pos_label, roles=roles)
     X, y = training_data(spec, frame)
     evaluation = choose_evaluation(y, classification=spec.is_classification, seed=seed)
     folder.write_json("spec.json", spec.to_dict())
@@ -160,7 +162,7 @@ def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
 
     emit(ev.STAGE, f"Searching ({evaluation.describe()})", stage="search")
     study = create_study(direction=spec.direction, seed=seed,
-                         storage=storage or folder.storage_url(), study_name=folder.run_id)
+                         storage=storage or folder.storage(), study_name=folder.run_id)
     study.set_user_attr("spec", spec.to_dict())
     study.set_user_attr("evaluation", evaluation.to_dict())
     study.set_user_attr("candidates", [c.to_dict() for c in every if c.status == PASSED])
@@ -199,7 +201,8 @@ def _generate_and_test(provider: Provider, pool: WorkerPool, context: Generation
     test each in that context, give failures back for repair; keep what passed."""
     accepted: dict[str, list[Candidate]] = {}
     every: list[Candidate] = []
-    per_test = max(5.0, min(30.0, 0.2 * budget.seconds))
+    per_test = max(10.0, min(30.0, 0.2 * budget.seconds))
+    pool.warm()  # imports finish here, so a test's time limit measures the candidate only
 
     def changed(candidate: Candidate) -> None:
         emit(ev.CANDIDATE, _candidate_message(candidate), candidate=candidate)

@@ -255,14 +255,26 @@ class WorkerPool:
     def _spawn(self, index: int) -> Worker:
         return Worker(self.limits, self.scratch / f"worker-{index}.log")
 
-    def warm(self, target: str = "text2ml_jupyter.sandbox:_warm_up") -> None:
-        """Send every worker a cheap call so its imports happen now, not in a trial."""
-        for index, worker in enumerate(self._workers):
-            if worker is not None:
-                worker._conn.send(("call", target, {}))
-        for worker in self._workers:
-            if worker is not None and worker._conn.poll(120):
-                worker._conn.recv()
+    def warm(self, timeout: float = 120.0) -> None:
+        """Send every idle worker a cheap call so its imports happen now, not in a test
+        or trial; returns when all have answered (or died, or the timeout passed)."""
+        deadline = time.monotonic() + timeout
+        indices = []
+        while not self._idle.empty():
+            indices.append(self._idle.get())
+        threads = [threading.Thread(target=self._warm_one, args=(i, deadline)) for i in indices]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for index in indices:
+            self._idle.put(index)
+
+    def _warm_one(self, index: int, deadline: float) -> None:
+        try:
+            self._ensure(index).call("text2ml_jupyter.sandbox:_warm_up", {}, deadline=deadline)
+        except (WorkerFailure, CandidateError):
+            self._ensure(index)  # replaced; the next call finds a fresh worker
 
     def call(self, target: str, kwargs: dict[str, Any], *, deadline: float,
              on_ask: Callable[[Any], Any] | None = None,
@@ -274,6 +286,7 @@ class WorkerPool:
             return worker.call(target, kwargs, deadline=deadline, on_ask=on_ask,
                                should_stop=should_stop)
         finally:
+            self._ensure(index)  # replace a killed worker now: its imports overlap other work
             self._idle.put(index)
 
     def _ensure(self, index: int) -> Worker:

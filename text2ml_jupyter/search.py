@@ -33,7 +33,7 @@ class Budget:
 
     seconds: float
     start: float = field(default_factory=time.monotonic)
-    reserve: float = 1.0
+    reserve: float = 2.0
 
     @property
     def end(self) -> float:
@@ -60,8 +60,12 @@ def create_study(*, direction: str, seed: int, storage: Any = None,
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
                                              constant_liar=True, n_startup_trials=8,
-                                             warn_independent_sampling=False)
+                                             )
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+    if isinstance(storage, str) and storage.startswith("sqlite"):
+        # trials finish on several threads: wait for SQLite's lock instead of failing
+        storage = optuna.storages.RDBStorage(
+            storage, engine_kwargs={"connect_args": {"timeout": 60}})
     return optuna.create_study(direction=direction, sampler=sampler, pruner=pruner,
                                storage=storage, study_name=study_name,
                                load_if_exists=load_if_exists)
@@ -104,6 +108,7 @@ class Search:
         self.on_trial = on_trial
         self.stop_event = stop or threading.Event()
         self.completed = 0
+        self._durations: list[float] = []
         self._lock = threading.Lock()
 
     # -- the loop ------------------------------------------------------------------
@@ -125,7 +130,7 @@ class Search:
     def _loop(self) -> None:
         import optuna
 
-        while not self.stop_event.is_set() and time.monotonic() < self.budget.search_end():
+        while not self.stop_event.is_set() and self._time_for_another_trial():
             trial = self.study.ask()
             state, value = self._evaluate(trial)
             if state == optuna.trial.TrialState.COMPLETE:
@@ -135,7 +140,20 @@ class Search:
                     self._update_reserve()
             else:
                 frozen = self.study.tell(trial, state=state)
+            if "finished" in frozen.user_attrs and state != optuna.trial.TrialState.FAIL:
+                with self._lock:
+                    self._durations.append(frozen.user_attrs["finished"]
+                                           - frozen.user_attrs["started"])
             self.on_trial(frozen)
+
+    def _time_for_another_trial(self) -> bool:
+        """Start a trial only if a typical one can finish before the search deadline: one
+        cut short is wasted work, and its worker must be replaced."""
+        remaining = self.budget.search_end() - time.monotonic()
+        with self._lock:
+            typical = sorted(self._durations)[len(self._durations) // 2] if self._durations \
+                else 0.0
+        return remaining > 0.5 * typical and remaining > 0
 
     def _evaluate(self, trial: Any) -> tuple[Any, float | None]:
         from optuna.trial import TrialState
@@ -194,7 +212,8 @@ class Search:
         except ValueError:
             return
         fit = float(best.user_attrs.get("fit_seconds", 0.0))
-        self.budget.reserve = min(max(1.0, 1.5 * fit * self.refit_scale + 0.5),
+        # the fit on all rows, plus building the program and shipping the fitted pipeline
+        self.budget.reserve = min(max(2.0, 1.5 * fit * self.refit_scale + 1.0),
                                   0.5 * self.budget.seconds)
 
 

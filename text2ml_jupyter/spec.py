@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import difflib
+import re
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from pandas.api.types import (is_bool_dtype, is_datetime64_any_dtype, is_integer_dtype,
+                              is_numeric_dtype)
 
+from ._phrases import (CLASSIFICATION, NOT_A_TARGET, ParsedText, choose_target, find_metric,
+                       listing, name_words, named_class, task_hint, time_series_cue,
+                       unsupported_error, unsupported_metric)
 from .errors import Text2MLError
-from .metrics import BINARY, MULTICLASS, REGRESSION, get_metric
+from .metrics import BINARY, DEFAULT_METRIC, MULTICLASS, REGRESSION, get_metric
 
 # Column roles. The first four are used as features; the others are excluded with a note.
 NUMERIC = "numeric"
@@ -20,6 +29,7 @@ CONSTANT = "constant"
 LEAKAGE = "leakage"
 EMPTY = "empty"
 TARGET = "target"
+IGNORED = "ignore"  # left out because the user said so
 FEATURE_ROLES = (NUMERIC, CATEGORICAL, TEXT, DATETIME)
 
 
@@ -109,13 +119,499 @@ def infer_spec(
     metric: str | None = None,
     task_type: str | None = None,
     pos_label: Any = None,
+    roles: dict[str, str] | None = None,
 ) -> TaskSpec:
     """Understand the task: target, task type, metric, positive label, column roles.
 
-    Explicit arguments always win over what the text and the data suggest. Raises
+    Explicit arguments always win over what the text and the data suggest: ``roles`` sets
+    the role of named columns (e.g. ``{"alive": "categorical"}`` keeps a column flagged as
+    a leakage suspect, ``{"notes": "ignore"}`` leaves one out). Raises
     ``Text2MLError`` with the likely choices when something cannot be decided.
     """
-    raise NotImplementedError  # filled in by the spec inference work
+    _check_frame(data)
+    explicit_roles, text = roles, "" if text is None else str(text)
+    parsed = ParsedText(text)
+    notes: list[str] = []
+    sample = _sample(data)
+    nunique = {c: _nunique(data[c]) for c in data.columns}
+    roles = {c: _role(c, data[c], sample[c], nunique[c]) for c in data.columns}
+
+    explicit_kind = _normalize_task_type(task_type) if task_type is not None else None
+    text_metric = None if metric is not None else find_metric(text)[0]
+    named_metric = get_metric(metric) if metric is not None else (
+        get_metric(text_metric) if text_metric else None)
+    hint = _kind_of(explicit_kind) or task_hint(
+        parsed, named_metric and named_metric.name, named_metric.tasks if named_metric else ())
+    if explicit_kind is None and target is None and (cue := time_series_cue(text, hint)):
+        raise unsupported_error("Forecasting a time series", cue)
+
+    if target is not None:
+        target = _explicit_target(target, data)
+    else:
+        target = _choose_target(parsed, data, roles, nunique, hint, notes)
+
+    y = data[target]
+    missing = int(y.isna().sum())
+    if missing == len(y):
+        raise Text2MLError(f"The target column {target!r} has no values (all missing).",
+                           "Choose another target with target='...' (or --target).")
+    if missing:
+        notes.append(f"Dropped {missing} row{'s' if missing != 1 else ''} with a missing target.")
+    y = y.dropna()
+    kind = _task_type(y, target, explicit_kind, hint, notes)
+
+    if metric is not None or text_metric is not None:
+        metric_obj = get_metric(metric if metric is not None else text_metric, kind)
+    else:
+        metric_obj = get_metric(DEFAULT_METRIC[kind], kind)
+        if (other := unsupported_metric(text)) is not None:
+            notes.append(f"The text asks for {other}, which is not a supported metric; "
+                         f"optimizing {metric_obj.label} instead (pass metric='...' to choose).")
+
+    classes = None if kind == REGRESSION else _sorted_classes(y)
+    label = None
+    if kind == BINARY:
+        label = _pos_label(pos_label, y, classes, parsed, target, metric_obj, notes)
+    elif pos_label is not None:
+        notes.append(f"pos_label={pos_label!r} ignored: the task is {kind}.")
+
+    columns = dict(roles)
+    columns[target] = TARGET
+    usable = sample[sample[target].notna()]
+    for column in _leakage(usable, target, columns, kind):
+        columns[column] = LEAKAGE
+    forced = _explicit_roles(explicit_roles, data, target)
+    columns.update(forced)
+    notes += [_exclusion_note(c, r, roles[c], target, data[c]) for c, r in columns.items()
+              if r not in FEATURE_ROLES and r != TARGET and c not in forced]
+    return TaskSpec(text=text, target=target, task_type=kind, metric=metric_obj.name,
+                    direction=metric_obj.direction, columns=columns, pos_label=label,
+                    classes=classes, n_rows=len(y), n_rows_dropped=missing, notes=notes)
+
+
+# -- input checks --------------------------------------------------------------------------
+
+_SETTABLE_ROLES = (*FEATURE_ROLES, IGNORED)
+
+
+def _explicit_roles(roles: dict[str, str] | None, data: pd.DataFrame,
+                    target: Any) -> dict[Any, str]:
+    """Validate the user's role overrides: known columns, known roles, not the target."""
+    if not roles:
+        return {}
+    if not isinstance(roles, dict):
+        raise Text2MLError(f"roles={roles!r} is not a mapping of column to role.",
+                           "Pass roles={'column': 'categorical'} (or --role column=categorical).")
+    for column, role in roles.items():
+        if column not in data.columns:
+            raise Text2MLError(f"roles names {column!r}, which is not a column of the data.",
+                               f"Use one of: {', '.join(map(str, data.columns[:20]))}.")
+        if column == target:
+            raise Text2MLError(f"roles names the target {column!r}.",
+                               "Leave the target out of roles; choose it with target=.")
+        if role not in _SETTABLE_ROLES:
+            raise Text2MLError(f"Unknown role {role!r} for column {column!r}.",
+                               f"Use one of: {', '.join(_SETTABLE_ROLES)}.")
+    return dict(roles)
+
+def _check_frame(data: Any) -> None:
+    if not isinstance(data, pd.DataFrame):
+        raise Text2MLError(f"Expected a pandas DataFrame, got {type(data).__name__}.",
+                           "Pass the data as a DataFrame, e.g. pd.read_csv('file.csv').")
+    if data.shape[1] < 2 or len(data) == 0:
+        raise Text2MLError(
+            f"The data has {len(data)} rows and {data.shape[1]} columns; a task needs rows "
+            "and at least two columns (a target and a feature).",
+            "Pass the full table, with the column to predict and the columns to use.")
+    duplicated = data.columns[data.columns.duplicated()].unique().tolist()
+    if duplicated:
+        raise Text2MLError(f"Duplicate column names: {', '.join(map(repr, duplicated))}.",
+                           "Give every column a distinct name (data.columns = [...]).")
+
+
+def _explicit_target(target: Any, data: pd.DataFrame) -> Any:
+    if target in data.columns:
+        return target
+    names = [str(c) for c in data.columns]
+    closest = sorted(names, key=lambda c: -difflib.SequenceMatcher(
+        None, str(target).lower(), c.lower()).ratio())
+    raise Text2MLError(f"The target {target!r} is not a column of the data.",
+                       f"Use one of the columns (closest first): {listing(closest)}.")
+
+
+def _normalize_task_type(task_type: str) -> str:
+    key = str(task_type).strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+    kind = _TASK_TYPE_ALIASES.get(key)
+    if kind is None:
+        raise Text2MLError(f"Unknown task type {task_type!r}.",
+                           "Use one of: binary, multiclass, regression, classification.")
+    return kind
+
+
+_TASK_TYPE_ALIASES = {
+    "binary": BINARY, "binaryclassification": BINARY, "multiclass": MULTICLASS,
+    "multiclassclassification": MULTICLASS, "regression": REGRESSION, "regressor": REGRESSION,
+    "classification": CLASSIFICATION, "classifier": CLASSIFICATION,
+}
+
+
+def _kind_of(task_type: str | None) -> str | None:
+    """The broad kind ('classification'/'regression') of an explicit task type."""
+    if task_type is None:
+        return None
+    return REGRESSION if task_type == REGRESSION else CLASSIFICATION
+
+
+# -- target ----------------------------------------------------------------------------------
+
+_VALUE_MATCH_MAX_LEVELS = 30
+_IMAGE_PATH = r"(?i)\.(?:png|jpe?g|gif|bmp|tiff?|webp)$"
+
+
+def _choose_target(parsed: ParsedText, data: pd.DataFrame, roles: dict[Any, str],
+                   nunique: dict[Any, int], hint: str | None, notes: list[str]) -> Any:
+    """The column the text asks to predict; the data says which candidates fit the task."""
+    values = {c: _distinct(data[c]) for c in data.columns
+              if 2 <= nunique[c] <= _VALUE_MATCH_MAX_LEVELS and roles[c] == CATEGORICAL
+              and not is_bool_dtype(data[c])}
+    return choose_target(parsed, list(data.columns), values,
+                         lambda c: _fit(data[c], roles[c], nunique[c], hint),
+                         lambda: _has_image_paths(data), notes)
+
+
+def _fit(col: pd.Series, role: str, n_unique: int, hint: str | None) -> float:
+    """How well a column's values fit the kind of task the text asks for (+1 fits, <0 not)."""
+    if role not in (NUMERIC, CATEGORICAL):
+        return NOT_A_TARGET
+    numeric = is_numeric_dtype(col) and not is_bool_dtype(col)
+    if hint == CLASSIFICATION:
+        few_levels = n_unique <= 2 or not numeric or (
+            n_unique <= _MAX_INTEGER_CLASSES and _integral(col.dropna()))
+        return 1.0 if few_levels else -4.0
+    if hint == REGRESSION:
+        return 1.0 if numeric and n_unique > 2 else -4.0
+    return 0.0
+
+
+def _has_image_paths(data: pd.DataFrame) -> bool:
+    """Whether some column holds image file names (a task on images, not on a table)."""
+    for column in data.columns:
+        if not is_numeric_dtype(data[column]) and not is_bool_dtype(data[column]):
+            head = data[column].dropna().astype(str).head(50)
+            if len(head) and head.str.contains(_IMAGE_PATH, regex=True).mean() >= 0.5:
+                return True
+    return False
+
+
+# -- task type, classes, positive label ------------------------------------------------------
+
+_MAX_INTEGER_CLASSES = 20
+_CONVENTIONAL_POSITIVE = ("yes", "y", "true", "positive", "pos", "1")
+
+
+def _task_type(y: pd.Series, target: Any, explicit: str | None, hint: str | None,
+               notes: list[str]) -> str:
+    """binary / multiclass / regression from the target's values, the text and the caller."""
+    n = y.nunique()
+    if n < 2:
+        raise Text2MLError(
+            f"The target {target!r} has a single value ({_plain(y.iloc[0])!r}) in every row; "
+            "there is nothing to predict.",
+            "Choose another target with target='...' (or --target), or use data that has "
+            "more than one outcome.")
+    if is_datetime64_any_dtype(y):
+        raise Text2MLError(f"The target {target!r} holds dates; predicting dates is not "
+                           "supported yet.", "Predict a numeric or categorical column.")
+    numeric = is_numeric_dtype(y) and not is_bool_dtype(y)
+    if explicit is not None:
+        if explicit == CLASSIFICATION:
+            return BINARY if n == 2 else MULTICLASS
+        if explicit == REGRESSION and not numeric:
+            raise Text2MLError(f"task_type='regression' needs a numeric target, but {target!r} "
+                               f"holds {y.dtype} values.",
+                               "Use task_type='classification', or choose a numeric target.")
+        if explicit == BINARY and n != 2:
+            raise Text2MLError(f"task_type='binary' needs two classes, but {target!r} has {n}.",
+                               "Use task_type='multiclass' (or leave task_type out).")
+        return explicit
+    if n == 2:
+        return BINARY
+    if not numeric:
+        return MULTICLASS
+    if n <= _MAX_INTEGER_CLASSES and (_integral(y) or hint == CLASSIFICATION):
+        if hint == REGRESSION:
+            return REGRESSION
+        if hint is None:
+            notes.append(f"Target {target!r} has {n} numeric levels: treated as multiclass "
+                         "classification (pass task_type='regression' to predict a number).")
+        return MULTICLASS
+    if hint == CLASSIFICATION:
+        notes.append(f"The text suggests classification, but {target!r} has {n} distinct "
+                     "numeric values: treated as regression (pass task_type='multiclass' to "
+                     "override).")
+    return REGRESSION
+
+
+def _integral(values: pd.Series) -> bool:
+    if is_integer_dtype(values):
+        return True
+    if not is_numeric_dtype(values) or is_bool_dtype(values):
+        return False
+    array = values.to_numpy(dtype=float)
+    return bool(np.all(np.isfinite(array)) and np.all(array == np.round(array)))
+
+
+def _sorted_classes(y: pd.Series) -> list[Any]:
+    values = [_plain(v) for v in y.unique()]
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=str)
+
+
+def _pos_label(explicit: Any, y: pd.Series, classes: list[Any], parsed: ParsedText,
+               target: Any, metric: Any, notes: list[str]) -> Any:
+    """The positive class: explicit, else named in the text, else 1/True/'yes', else minority."""
+    if explicit is not None:
+        return _coerce_label(explicit, classes, target)
+    if (named := named_class(parsed, classes)) is not None:
+        return named
+    if set(classes) in ({0, 1}, {False, True}):
+        return classes[1]
+    for value in classes:
+        if isinstance(value, str) and value.strip().lower() in _CONVENTIONAL_POSITIVE:
+            return value
+    counts = y.value_counts()
+    minority = _plain(counts.index[-1])
+    if metric.uses_pos_label(BINARY):
+        notes.append(f"Positive class for {metric.label}: {minority!r}, the rarer class of "
+                     f"{target!r} (pass pos_label=... to choose another).")
+    return minority
+
+
+def _coerce_label(value: Any, classes: list[Any], target: Any) -> Any:
+    """An explicit pos_label as one of the classes ('1' -> 1 for an integer target)."""
+    text = str(value).strip().lower()
+    for cls in classes:
+        if type(cls) is type(value) and cls == value:
+            return cls
+    for cls in classes:
+        if str(cls).strip().lower() == text:
+            return cls
+        if isinstance(cls, bool) and text in ("true", "false", "1", "0", "yes", "no"):
+            if cls == (text in ("true", "1", "yes")):
+                return cls
+        elif isinstance(cls, (int, float)):
+            try:
+                if float(text) == cls:
+                    return cls
+            except ValueError:
+                pass
+    raise Text2MLError(f"pos_label={value!r} is not a class of the target {target!r}.",
+                       f"Use one of its classes: {listing(classes)}.")
+
+
+# -- column roles ------------------------------------------------------------------------------
+
+_SAMPLE_ROWS = 20_000
+_STRING_SAMPLE = 2_000
+_TEXT_MIN_WORDS = 4.0
+_TEXT_MIN_UNIQUE = 0.5
+_ID_WORDS = frozenset({"id", "ids", "uuid", "guid", "key", "idx", "index", "pk"})
+_MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
+_DATE_LIKE = re.compile(rf"\d.*(?:[-/:]|\b{_MONTHS})|\b{_MONTHS}[a-z]*\b.*\d", re.IGNORECASE)
+
+
+def _sample(data: pd.DataFrame) -> pd.DataFrame:
+    """At most ``_SAMPLE_ROWS`` rows (seeded, original order) for role and leakage statistics."""
+    if len(data) <= _SAMPLE_ROWS:
+        return data
+    rows = np.sort(np.random.default_rng(0).choice(len(data), _SAMPLE_ROWS, replace=False))
+    return data.iloc[rows]
+
+
+def _nunique(col: pd.Series) -> int:
+    try:
+        return int(col.nunique())
+    except TypeError:  # unhashable cells (lists, dicts)
+        return int(col.astype(str).nunique())
+
+
+def _distinct(col: pd.Series) -> list[Any]:
+    """Distinct non-missing values (as text when cells are unhashable)."""
+    try:
+        return col.dropna().unique().tolist()
+    except TypeError:
+        return col.dropna().astype(str).unique().tolist()
+
+
+def _role(name: Any, col: pd.Series, sample: pd.Series, n_unique: int) -> str:
+    """The role of one feature column, from its dtype, values and name."""
+    n_present = int(col.notna().sum())
+    if n_present == 0:
+        return EMPTY
+    if n_unique == 1:
+        return CONSTANT
+    unique_rows = n_unique == len(col)
+    id_name = _id_like(name)
+    if is_datetime64_any_dtype(col):
+        return DATETIME
+    if is_bool_dtype(col):
+        return CATEGORICAL
+    if is_numeric_dtype(col):
+        if unique_rows and is_integer_dtype(col) and (id_name or _is_row_counter(col)):
+            return IDENTIFIER
+        return NUMERIC
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return CATEGORICAL
+    if unique_rows and id_name:
+        return IDENTIFIER
+    distinct = pd.Series(_distinct(sample)[:_STRING_SAMPLE], dtype=object).astype(str)
+    if _looks_datetime(distinct):
+        return DATETIME
+    if (n_unique / n_present >= _TEXT_MIN_UNIQUE
+            and distinct.str.split().str.len().mean() >= _TEXT_MIN_WORDS):
+        return TEXT
+    if unique_rows and len(col) >= 20:
+        return IDENTIFIER
+    return CATEGORICAL
+
+
+def _id_like(name: Any) -> bool:
+    """'id', 'customer_id', 'PassengerId', 'passengerid', 'uuid', 'Unnamed: 0' (a saved index)."""
+    words = name_words(name)
+    if not words:
+        return False
+    joined = "".join(words)
+    return (words[-1] in _ID_WORDS or joined.startswith("unnamed")
+            or (len(words) == 1 and len(joined) > 4 and joined.endswith("id")
+                and joined not in _NOT_ID_WORDS))
+
+
+_NOT_ID_WORDS = frozenset({"unpaid", "prepaid", "postpaid", "invalid", "liquid", "hybrid",
+                           "android", "pyramid", "humid", "rapid", "solid", "fluid", "avoid",
+                           "valid", "squid", "stupid", "vivid", "placid", "lucid", "timid"})
+
+
+def _is_row_counter(col: pd.Series) -> bool:
+    """0..n-1 or 1..n in row order: a saved index, not a measurement."""
+    values = col.to_numpy()
+    return bool(values[0] in (0, 1) and np.array_equal(values, np.arange(len(values)) + values[0]))
+
+
+def _looks_datetime(values: pd.Series) -> bool:
+    """Whether >= 90% of (a sample of) string values parse as dates, quietly."""
+    head = values.head(200).tolist()
+    if not head or sum(len(v) >= 6 and bool(_DATE_LIKE.search(v)) for v in head) < 0.9 * len(head):
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # format inference warns when it falls back
+        parsed = pd.to_datetime(pd.Series(head), errors="coerce")
+        if parsed.notna().mean() < 0.9:
+            parsed = pd.to_datetime(pd.Series(head), errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() >= 0.9)
+
+
+# -- leakage ---------------------------------------------------------------------------------
+
+_LEAK_PURITY = 0.99
+_LEAK_RANK_CORR = 0.99
+_LEAK_MIN_ROWS = 20
+_LEAK_MIN_LEVEL_SIZE = 5
+
+
+def _leakage(frame: pd.DataFrame, target: Any, columns: dict[Any, str], kind: str) -> list[Any]:
+    """Feature columns that alone predict the target almost perfectly (leakage suspects)."""
+    y = frame[target]
+    if len(y) < _LEAK_MIN_ROWS:
+        return []
+    leaks = []
+    for column, role in columns.items():
+        if role not in (NUMERIC, CATEGORICAL):
+            continue
+        x = frame[column]
+        if x.dtype == object and not _hashable(x):
+            continue
+        if kind == REGRESSION:
+            leak = _numeric_leak(x, y) if role == NUMERIC else _grouped_variance_leak(x, y)
+        else:  # a continuous column that separates the classes may be an honest feature
+            leak = (role == CATEGORICAL or _nunique(x) <= _VALUE_MATCH_MAX_LEVELS) and \
+                _purity_leak(x, y)
+        if leak:
+            leaks.append(column)
+    return leaks
+
+
+def _hashable(x: pd.Series) -> bool:
+    try:
+        x.head(1000).nunique()
+        return True
+    except TypeError:
+        return False
+
+
+def _level_codes(x: pd.Series) -> tuple[np.ndarray, int] | None:
+    """Integer codes per level (missing is a level), or None when levels are too small."""
+    codes, levels = pd.factorize(x, use_na_sentinel=False)
+    n_levels = len(levels)
+    if n_levels < 2 or n_levels * _LEAK_MIN_LEVEL_SIZE > len(x):
+        return None
+    return codes, n_levels
+
+
+def _purity_leak(x: pd.Series, y: pd.Series) -> bool:
+    """Within each level of x, one class of y (nearly) always: the column gives y away."""
+    coded = _level_codes(x)
+    if coded is None:
+        return False
+    codes, n_levels = coded
+    y_codes, y_levels = pd.factorize(y)
+    k = len(y_levels)
+    table = np.bincount(codes * k + y_codes, minlength=n_levels * k).reshape(n_levels, k)
+    purity = table.max(axis=1).sum() / len(y)
+    baseline_error = 1.0 - table.sum(axis=0).max() / len(y)
+    return bool(purity >= _LEAK_PURITY and 1.0 - purity <= 0.1 * baseline_error)
+
+
+def _numeric_leak(x: pd.Series, y: pd.Series) -> bool:
+    """|Spearman| >= 0.99 with a numeric target (copies, log(target), target * 2, ...)."""
+    present = x.notna()
+    if present.sum() < _LEAK_MIN_ROWS or x[present].nunique() < 2:
+        return False
+    x_rank = x[present].rank().to_numpy()
+    y_rank = y[present].rank().to_numpy()
+    corr = np.corrcoef(x_rank, y_rank)[0, 1]
+    return bool(np.isfinite(corr) and abs(corr) >= _LEAK_RANK_CORR)
+
+
+def _grouped_variance_leak(x: pd.Series, y: pd.Series) -> bool:
+    """A categorical column whose levels explain >= 99% of a numeric target's variance."""
+    coded = _level_codes(x)
+    if coded is None:
+        return False
+    codes, n_levels = coded
+    values = y.to_numpy(dtype=float)
+    total = values.var()
+    if total == 0:
+        return False
+    counts = np.bincount(codes, minlength=n_levels)
+    means = np.bincount(codes, weights=values, minlength=n_levels) / np.maximum(counts, 1)
+    within = ((values - means[codes]) ** 2).mean()
+    return bool(1.0 - within / total >= _LEAK_PURITY)
+
+
+def _exclusion_note(column: Any, role: str, data_role: str, target: Any, col: pd.Series) -> str:
+    """One sentence saying why a column is left out of the model."""
+    reason = {
+        IDENTIFIER: "an identifier (a different value in every row), not a measurement",
+        CONSTANT: f"it holds a single value ({_plain(col.dropna().iloc[0])!r})"
+        + (" besides missing values" if col.isna().any() else "") if col.notna().any() else "",
+        EMPTY: "all its values are missing",
+        LEAKAGE: f"it alone predicts {target!r} almost perfectly (leakage suspect); if it is "
+                 f"a legitimate input, pass roles={{{column!r}: {data_role!r}}} "
+                 f"(command line: --role {column}={data_role})",
+    }.get(role, role)
+    return f"Excluded {column!r}: {reason}."
 
 
 def training_data(spec: TaskSpec, data: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:

@@ -82,7 +82,7 @@ def postprocess_candidates(profile: Profile) -> list[Candidate]:
         low, high, default = (0.3, 0.7, 0.5) if profile.metric == "accuracy" else (0.1, 0.8, 0.4)
         found.append(candidate(SLOT, "decision_threshold", "tuned decision threshold",
                                _THRESHOLD, {"threshold": default}, low=low, high=high,
-                               pos_label=profile.pos_label))
+                               pos_label=repr(profile.pos_label)))
     if profile.classification and profile.metric == "log_loss":
         found.append(candidate(SLOT, "calibrated", "probability calibration", _CALIBRATED,
                                {"method": "sigmoid"}))
