@@ -34,11 +34,40 @@ def run_text2ml(task, train: pd.DataFrame, test: pd.DataFrame, budget: float, ou
 
     X_test = test.drop(columns=[task["target"]])
     run_dir = out / "run"
+    # Where the time goes: the run's stages (and its failed candidates), with the seconds
+    # since the call started, through the engine's progress events when it offers them.
+    timeline: list[list[Any]] = []
+    trials = {"first": None, "last": None}
+
+    def on_event(event) -> None:
+        t = round(time.perf_counter() - t0, 2)
+        kind = getattr(event, "kind", "")
+        data = getattr(event, "data", {}) or {}
+        if kind == "stage":
+            timeline.append([t, data.get("stage") or event.message])
+        elif kind == "trial":
+            trials["first"] = trials["first"] or t
+            trials["last"] = t
+        elif kind == "candidate":
+            c = data.get("candidate")
+            if c is not None and getattr(c, "status", "") == "failed":
+                timeline.append([t, f"candidate {c.key} failed: {str(c.reason)[:200]}"])
+        elif kind == "done":
+            timeline.append([t, "done"])
+
+    import inspect
+
+    kwargs = {"on_event": on_event} if "on_event" in inspect.signature(run).parameters else {}
     t0 = time.perf_counter()
-    result = run(task["task"], train.copy(), time_budget=budget, seed=0, run_dir=run_dir,
-                 data_name=task["var"])
+    try:
+        result = run(task["task"], train.copy(), time_budget=budget, seed=0, run_dir=run_dir,
+                     data_name=task["var"], **kwargs)
+    except BaseException as exc:
+        exc.add_note(f"text2ml timeline: {timeline}")
+        raise
     wall = time.perf_counter() - t0
-    details: dict[str, Any] = {"problems": []}
+    details: dict[str, Any] = {"problems": [], "timeline": timeline,
+                               "trial_times": [trials["first"], trials["last"]]}
     spec = getattr(result, "spec", None)
     details["best_score"] = _plain(getattr(result, "best_score", None))
     details["elapsed"] = _plain(getattr(result, "elapsed", None))

@@ -279,6 +279,11 @@ def main(argv: list[str] | None = None) -> int:
                     score_record(rec, task, test, pos, out)
                     if "wall_time" in rec:
                         rec["within_budget"] = rec["wall_time"] <= BUDGET_SLACK * budget
+                        if system == "text2ml" and not rec["within_budget"]:
+                            rec.setdefault("details", {}).setdefault("problems", []).append(
+                                f"OVER BUDGET: {rec['wall_time']:.1f} s for a {budget:g} s "
+                                f"budget ({rec['wall_time'] / budget:.2f} × budget; the limit "
+                                f"is {BUDGET_SLACK} ×)")
                 rec["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
                 run["records"].append(rec)
                 save()

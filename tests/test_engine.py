@@ -119,7 +119,7 @@ def test_cells_are_the_program_cut_up(titanic_result):
 def test_regression_run(tmp_path):
     frame = load_diabetes(as_frame=True).frame
     result = text2ml_jupyter.run("Predict the disease progression target; report MAE.",
-                                 frame, time_budget=15, target="target", run_dir=tmp_path)
+                                 frame, time_budget=25, target="target", run_dir=tmp_path)
     assert result.spec.task_type == "regression"
     assert result.metric == "mae"
     assert 20 < result.best_score < 80  # MAE in the target's units, a positive number
@@ -129,7 +129,7 @@ def test_regression_run(tmp_path):
 def test_multiclass_run(tmp_path):
     frame = load_iris(as_frame=True).frame
     frame["species"] = load_iris().target_names[frame.pop("target")]
-    result = text2ml_jupyter.run("Classify the iris species.", frame, time_budget=15,
+    result = text2ml_jupyter.run("Classify the iris species.", frame, time_budget=25,
                                  run_dir=tmp_path)
     assert result.spec.task_type == "multiclass"
     assert result.best_score > 0.85

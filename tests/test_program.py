@@ -427,6 +427,7 @@ def test_program_code_cells_and_summary(case: Any) -> None:
         assert "pos_label=\"yes\"" in cells["pipeline"] or "pos_label='yes'" in cells["pipeline"]
     else:
         assert "{-scores.mean():.4f}" in cells["pipeline"]
+        assert 'scoring="neg_root_mean_squared_error"' in cells["pipeline"]
         assert "predict_proba" not in cells["predict"]
 
 

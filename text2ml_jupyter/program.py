@@ -15,6 +15,7 @@ imported at module import time; ``nbformat`` is imported by the functions that n
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
 import tempfile
@@ -86,8 +87,8 @@ def bind_hyperparameters(source: str, params: Mapping[str, Any], *, function: st
     Raises:
         ValueError: The source does not parse or lacks ``function``; a suggest call's name
             is not a string literal; ``params`` names a hyperparameter the source never
-            suggests (with ``strict``); or ``trial`` is still used after the rewrite (anything but suggest
-            calls and passing it to a helper in the same source).
+            suggests (with ``strict``); or ``trial`` is still used after the rewrite
+            (anything but suggest calls and passing it to a helper in the same source).
     """
     return _rw.bind(source, params, function=function, annotate=annotate, strict=strict)
 
@@ -258,6 +259,8 @@ def assemble_program(
         raise ValueError(f"chosen must have exactly the slots {expected}, got {list(chosen)}")
     metric = get_metric(spec.metric)
     scorer_imports, scorer_expr = metric.scorer_code(spec.task_type, spec.pos_label)
+    if scorer_expr.startswith("'") and isinstance(ast.literal_eval(scorer_expr), str):
+        scorer_expr = _rw.py_str(ast.literal_eval(scorer_expr))  # "accuracy", as elsewhere
     splitter_import, splitter_expr = evaluation.splitter_code()
     own_imports = [e for line in ["from sklearn.model_selection import cross_val_score",
                                   "from sklearn.pipeline import Pipeline",
@@ -324,8 +327,6 @@ def _first_line(text: str) -> str:
 
 
 def _parse_imports(line: str) -> list[_rw.ImportEntry]:
-    import ast
-
     return [e for node in ast.parse(line).body for e in _rw.import_entries(node)]
 
 
@@ -462,7 +463,7 @@ def _pipeline_code(spec: "TaskSpec", metric: Any, evaluation: "Evaluation",
         return text.replace("{", "{{").replace("}", "}}")
 
     message = (f"Validation {esc(spec.metric_label())}: {{{natural}:.4f}} "
-               f"({esc(evaluation.describe())})")
+               f"on {esc(evaluation.describe())}")
     validate = (
         "# Validate as the search did (same splits, same scorer): this prints its score.\n"
         f"cv = {splitter_expr}\n"
