@@ -166,7 +166,7 @@ def test_load_missing_and_directory(tmp_path: Path) -> None:
         cli.load_data(tmp_path / "folder.csv")
 
 
-# --------------------------------------------------------------------------- error paths, as a user sees them
+# ------------------------------------------------------------- error paths, as a user sees them
 
 
 def test_missing_file_exits_2(tmp_path: Path) -> None:
@@ -203,7 +203,7 @@ def test_usage_error_exits_2(tmp_path: Path) -> None:
     assert "must end in .ipynb" in proc.stderr
 
 
-# --------------------------------------------------------------------------- the work, with a stand-in engine
+# ------------------------------------------------------------- the work, with a stand-in engine
 
 
 @dataclass
@@ -330,7 +330,7 @@ def test_program_source_is_load_then_code() -> None:
     compile(source, "program.py", "exec")
 
 
-# --------------------------------------------------------------------------- end to end, real engine
+# ------------------------------------------------------------- end to end, with the real engine
 
 
 @pytest.mark.slow

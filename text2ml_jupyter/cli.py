@@ -18,9 +18,10 @@ import keyword
 import math
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .errors import Text2MLError
 
@@ -127,10 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the metric to optimize, e.g. f1, accuracy, roc_auc, rmse, mae, r2 "
                           "(default: from the task text, else the task type's usual one)")
     run.add_argument("--budget", type=_positive_float, default=DEFAULT_BUDGET,
-                     metavar="SECONDS", help="wall-clock budget for the whole run (default: %(default)g)")
-    run.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: %(default)s)")
+                     metavar="SECONDS",
+                     help="wall-clock budget for the whole run (default: %(default)g)")
+    run.add_argument("--seed", type=int, default=0, metavar="N",
+                     help="random seed (default: %(default)s)")
     run.add_argument("--candidates", type=_positive_int, default=DEFAULT_CANDIDATES,
-                     metavar="K", help="candidates generated per module slot (default: %(default)s)")
+                     metavar="K",
+                     help="candidates generated per module slot (default: %(default)s)")
     run.add_argument("--out", type=_out_path, action="append", default=[],
                      metavar="FILE.ipynb|FILE.py",
                      help="write the result as a notebook (.ipynb) or a program (.py); "
@@ -200,7 +204,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0].strip() if text else type(exc).__name__
 
 
-def load_data(path: Path) -> "pd.DataFrame":
+def load_data(path: Path) -> pd.DataFrame:
     """Read a CSV or Parquet file; every failure is a one-line ``Text2MLError``."""
     import pandas as pd
 
@@ -353,7 +357,8 @@ def _metric_label(result: Any) -> str:
 
 
 def final_score_line(result: Any) -> str:
-    """``Best F1 (positive class 1): 0.7812 by 5-fold cross-validation (seed 0); 40 trials in 58.1 s``."""
+    """The closing score line, e.g. ``Best F1 (positive class 1): 0.7812 by 5-fold
+    cross-validation (seed 0); 40 trials in 58.1 s`` (``n/a`` when no trial finished)."""
     score = result.best_score
     shown = "n/a" if score is None or math.isnan(score) else f"{score:.4f}"
     evaluation = getattr(result, "evaluation", None)

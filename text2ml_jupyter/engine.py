@@ -62,6 +62,7 @@ class Result:
     elapsed: float
     n_trials: int
     notes: list[str] = field(default_factory=list)
+    program: Any = None  # the program.Program behind code and cells
 
     def summary(self) -> str:
         """A few plain-text lines: score, protocol, chosen modules, time."""
@@ -171,12 +172,14 @@ def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
                     budget=budget, refit_scale=_refit_scale(evaluation),
                     on_trial=lambda t: _trial_event(emit, study, t, budget, spec), stop=stop)
     search.run()
+    notes_from_search = [f"A search thread stopped early: {e}" for e in search.errors]
 
     emit(ev.STAGE, "Refitting the best pipeline on all rows", stage="refit")
     program, pipeline, best_score, params, notes = _refit_best(
         study, accepted, spec, evaluation, pool=pool, job=job, budget=budget,
         data_name=data_name, pipeline_name=pipeline_name, run_id=folder.run_id)
     chosen = {slot: params[slot] for slot in (s.name for s in SLOTS)}
+    notes += notes_from_search
     if stop.is_set():
         notes.append("Stopped before the end of the budget; this is the best pipeline so far.")
     result = Result(pipeline=pipeline, spec=spec, best_score=best_score, metric=spec.metric,
@@ -184,7 +187,7 @@ def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
                     data_name=data_name, pipeline_name=pipeline_name, run_id=folder.run_id,
                     run_dir=folder.path, evaluation=evaluation, chosen=chosen,
                     best_params=params, elapsed=budget.elapsed(),
-                    n_trials=len(study.trials), notes=notes)
+                    n_trials=len(study.trials), notes=notes, program=program)
     folder.write_text("program.py", program.code)
     folder.write_json("result.json", {
         "best_score": None if math.isnan(best_score) else best_score, "metric": spec.metric,
@@ -266,7 +269,8 @@ def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec
             chosen[slot.name] = (candidate, local_params(candidate, params))
         program = assemble_program(spec, chosen, evaluation=evaluation, data_name=data_name,
                                    pipeline_name=pipeline_name, run_id=run_id,
-                                   best_score=None if math.isnan(score) else score)
+                                   best_score=None if math.isnan(score) else score,
+                                   n_candidates={s: len(c) for s, c in accepted.items()})
         deadline = max(budget.end, time.monotonic() + 30.0)
         try:
             blob = pool.call(_REFIT, {"data_path": job["data_path"],

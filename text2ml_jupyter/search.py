@@ -109,7 +109,9 @@ class Search:
         self.stop_event = stop or threading.Event()
         self.completed = 0
         self._durations: list[float] = []
+        self.errors: list[str] = []  # unexpected errors of search threads, for the notes
         self._lock = threading.Lock()
+        self._storage_lock = threading.Lock()
 
     # -- the loop ------------------------------------------------------------------
     def run(self) -> None:
@@ -128,23 +130,32 @@ class Search:
                 thread.join()
 
     def _loop(self) -> None:
-        import optuna
+        try:
+            while not self.stop_event.is_set() and self._time_for_another_trial():
+                self._one_trial()
+        except Exception as exc:  # noqa: BLE001 - a broken thread must not hang the run
+            self.errors.append(f"{type(exc).__name__}: {exc}")
 
-        while not self.stop_event.is_set() and self._time_for_another_trial():
+    def _one_trial(self) -> None:
+        from optuna.trial import TrialState
+
+        # ask/tell under one lock: two threads must never pop the same enqueued trial
+        with self._storage_lock:
             trial = self.study.ask()
-            state, value = self._evaluate(trial)
-            if state == optuna.trial.TrialState.COMPLETE:
+        state, value = self._evaluate(trial)
+        with self._storage_lock:
+            if state == TrialState.COMPLETE:
                 frozen = self.study.tell(trial, value)
-                with self._lock:
-                    self.completed += 1
-                    self._update_reserve()
             else:
                 frozen = self.study.tell(trial, state=state)
-            if "finished" in frozen.user_attrs and state != optuna.trial.TrialState.FAIL:
-                with self._lock:
-                    self._durations.append(frozen.user_attrs["finished"]
-                                           - frozen.user_attrs["started"])
-            self.on_trial(frozen)
+        with self._lock:
+            if state == TrialState.COMPLETE:
+                self.completed += 1
+                self._update_reserve()
+            if "finished" in frozen.user_attrs and state != TrialState.FAIL:
+                self._durations.append(frozen.user_attrs["finished"]
+                                       - frozen.user_attrs["started"])
+        self.on_trial(frozen)
 
     def _time_for_another_trial(self) -> bool:
         """Start a trial only if a typical one can finish before the search deadline: one
