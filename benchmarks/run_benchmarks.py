@@ -277,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
                     rec = {**base, **run_call(system, split_dir, budget, out,
                                               args.timeout_factor * budget + 120)}
                     score_record(rec, task, test, pos, out)
+                    if system == "text2ml":  # the engine may change between calls
+                        rec["text2ml_commit"] = versions().get("text2ml_commit")
                     if "wall_time" in rec:
                         rec["within_budget"] = rec["wall_time"] <= BUDGET_SLACK * budget
                         if system == "text2ml" and not rec["within_budget"]:

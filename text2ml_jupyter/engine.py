@@ -233,7 +233,8 @@ def _generate_and_test(provider: Provider, pool: WorkerPool, context: Generation
             reasons = "; ".join(f"{c.name}: {c.reason}" for c in every if c.slot == slot.name)
             raise Text2MLError(
                 f"No {slot.name} candidate passed its tests ({reasons or 'none proposed'}).",
-                "Check the data for problems named above, or try provider='offline'.")
+                "Check the data for the problems named above; with an LLM provider, "
+                "try again or another model.")
         accepted[slot.name] = passed
         context.accepted = dict(accepted)
     return accepted, every

@@ -97,7 +97,7 @@ def contract_test(context: Any, *, data_path: str, spec: dict[str, Any],
             _check_estimator(parts["model"], out_fit, y_fit, out_check, y_check, task, "model")
     if int(pd.util.hash_pandas_object(X_fit, index=True).sum()) != before:
         raise CandidateError("mutated its input DataFrame (it must work on a copy)")
-    return {"rows": int(len(X_fit) + len(X_check)), "ok": bool(np.isfinite(0.0))}
+    return {"rows": _rows(X_fit) + _rows(X_check)}
 
 
 def _sample(X: Any, y: Any, classification: bool, seed: int) -> tuple[Any, Any, Any, Any]:
@@ -122,12 +122,17 @@ def _check_transformer(step: Any, X_fit: Any, X_check: Any, y_fit: Any,
     out_fit = step.fit_transform(X_fit, y_fit) if hasattr(step, "fit_transform") \
         else step.fit(X_fit, y_fit).transform(X_fit)
     out_check = step.transform(X_check)
-    _check_matrix(out_fit, len(X_fit), slot, "fit_transform")
-    _check_matrix(out_check, len(X_check), slot, "transform")
+    _check_matrix(out_fit, _rows(X_fit), slot, "fit_transform")
+    _check_matrix(out_check, _rows(X_check), slot, "transform")
     if out_fit.shape[1] != out_check.shape[1]:
         raise CandidateError(f"{slot} gives {out_fit.shape[1]} columns when fitted but "
                              f"{out_check.shape[1]} on new rows")
     return out_fit, out_check
+
+
+def _rows(data: Any) -> int:
+    """Row count of a DataFrame, array or sparse matrix (len() is ambiguous for sparse)."""
+    return int(data.shape[0])
 
 
 def _check_matrix(out: Any, rows: int, slot: str, method: str) -> None:
@@ -158,10 +163,10 @@ def _check_estimator(estimator: Any, X_fit: Any, y_fit: Any, X_check: Any, y_che
         if not hasattr(estimator, method):
             raise CandidateError(f"the {what} has no {method}() method")
     estimator.fit(X_fit, y_fit)
+    rows = _rows(X_check)
     predictions = np.asarray(estimator.predict(X_check))
-    if predictions.shape != (len(X_check),):
-        raise CandidateError(f"predict returned shape {predictions.shape}, expected "
-                             f"({len(X_check)},)")
+    if predictions.shape != (rows,):
+        raise CandidateError(f"predict returned shape {predictions.shape}, expected ({rows},)")
     if task.is_classification:
         unknown = ~pd.Index(predictions).isin(pd.Index(y_fit.unique()))
         if unknown.any():
@@ -173,9 +178,9 @@ def _check_estimator(estimator: Any, X_fit: Any, y_fit: Any, X_check: Any, y_che
         classes = getattr(estimator, "classes_", None)
         if classes is None:
             raise CandidateError(f"the fitted {what} has no classes_ attribute")
-        if proba.shape != (len(X_check), len(classes)):
+        if proba.shape != (rows, len(classes)):
             raise CandidateError(f"predict_proba returned shape {proba.shape}, expected "
-                                 f"({len(X_check)}, {len(classes)})")
+                                 f"({rows}, {len(classes)})")
         if not np.all(np.isfinite(proba)) or np.abs(proba.sum(axis=1) - 1).max() > 1e-3:
             raise CandidateError("predict_proba rows are not finite probabilities summing to 1")
     elif not np.all(np.isfinite(predictions.astype(float))):
