@@ -64,11 +64,12 @@ def test_parse_all_options() -> None:
         "run", "  Predict tip.  ", "--data", "d/tips.parquet", "--target", "tip",
         "--metric", "mae", "--budget", "12.5", "--seed", "7", "--candidates", "2",
         "--out", "a.ipynb", "--out", "b.py", "--run-dir", "runs/x", "--quiet",
+        "--role", "day=categorical", "--role", "a=b=text",
     ])
     assert options == cli.RunOptions(
         task="Predict tip.", data=Path("d/tips.parquet"), target="tip", metric="mae",
         budget=12.5, seed=7, candidates=2, out=(Path("a.ipynb"), Path("b.py")),
-        run_dir=Path("runs/x"), quiet=True,
+        run_dir=Path("runs/x"), quiet=True, roles=(("day", "categorical"), ("a=b", "text")),
     )
 
 
@@ -85,6 +86,7 @@ def test_parse_all_options() -> None:
     (["run", TASK, "--data", "x.csv", "--seed", "1.5"], "invalid int"),
     (["run", TASK, "--data", "x.csv", "--out", "result.txt"], ".ipynb"),
     (["fly", TASK], "invalid choice"),
+    (["run", TASK, "--data", "x.csv", "--role", "alive"], "not COL=ROLE"),
 ])
 def test_parse_errors_exit_2(argv: list[str], message: str,
                              capsys: pytest.CaptureFixture[str]) -> None:

@@ -444,7 +444,7 @@ def test_leakage_in_classification() -> None:
     spec = infer_spec("Predict churn", data)
     assert spec.columns["status"] == LEAKAGE and spec.columns["stars"] == LEAKAGE
     assert spec.columns["plan"] == CATEGORICAL and spec.columns["usage"] == NUMERIC
-    assert any("set spec.columns['status'] = 'categorical'" in n for n in spec.notes)
+    assert any("roles={'status': 'categorical'}" in n for n in spec.notes)
 
 
 def test_no_leakage_on_honest_benchmarks() -> None:
@@ -498,3 +498,26 @@ def test_text_helpers() -> None:
     assert parsed.input_locations == [(stem("name"),)]
     assert dict(zip(parsed.tokens, parsed.zones))["age"] == "input"
     assert dict(zip(parsed.tokens, parsed.zones))["survival"] == "target"
+
+
+def test_roles_override_keeps_a_leakage_suspect(titanic: pd.DataFrame) -> None:
+    flagged = infer_spec("Predict whether a passenger survived.", titanic)
+    assert flagged.columns["alive"] == "leakage"
+    note = next(n for n in flagged.notes if "'alive'" in n)
+    assert "roles={'alive': 'categorical'}" in note and "--role alive=categorical" in note
+    kept = infer_spec("Predict whether a passenger survived.", titanic,
+                      roles={"alive": "categorical", "deck": "ignore"})
+    assert kept.columns["alive"] == "categorical" and "alive" in kept.features
+    assert kept.columns["deck"] == "ignore" and "deck" not in kept.features
+    assert not any("'alive'" in n for n in kept.notes)
+
+
+@pytest.mark.parametrize("roles, message", [
+    ({"nope": "numeric"}, "'nope', which is not a column"),
+    ({"survived": "numeric"}, "roles names the target 'survived'"),
+    ({"age": "fancy"}, "Unknown role 'fancy' for column 'age'"),
+    (["age"], "not a mapping of column to role"),
+])
+def test_bad_roles_are_explained(titanic: pd.DataFrame, roles: object, message: str) -> None:
+    with pytest.raises(Text2MLError, match=message):
+        infer_spec("Predict whether a passenger survived.", titanic, roles=roles)

@@ -62,6 +62,7 @@ class RunOptions:
     out: tuple[Path, ...] = field(default_factory=tuple)
     run_dir: Path | None = None
     quiet: bool = False
+    roles: tuple[tuple[str, str], ...] = ()
 
 
 def _positive_float(text: str) -> float:
@@ -82,6 +83,13 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, got {text!r}")
     return value
+
+
+def _role(text: str) -> tuple[str, str]:
+    column, sep, role = text.rpartition("=")
+    if not sep or not column or not role:
+        raise argparse.ArgumentTypeError(f"{text!r} is not COL=ROLE (e.g. alive=categorical)")
+    return column, role.strip()
 
 
 def _out_path(text: str) -> Path:
@@ -139,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="FILE.ipynb|FILE.py",
                      help="write the result as a notebook (.ipynb) or a program (.py); "
                           "may be given more than once")
+    run.add_argument("--role", type=_role, action="append", default=[], metavar="COL=ROLE",
+                     help="set a column's role (numeric, categorical, text, datetime, or "
+                          "ignore), e.g. --role alive=categorical to keep a column flagged "
+                          "as leakage; may be given more than once")
     run.add_argument("--run-dir", type=Path, default=None, metavar="DIR",
                      help="the run folder (default: .text2ml/<run-id>/)")
     run.add_argument("--quiet", "-q", action="store_true",
@@ -164,6 +176,7 @@ def parse_args(argv: Sequence[str] | None = None) -> RunOptions:
         out=tuple(args.out),
         run_dir=args.run_dir,
         quiet=args.quiet,
+        roles=tuple(args.role),
     )
 
 
@@ -390,6 +403,7 @@ def run_command(options: RunOptions, *, stdout: TextIO | None = None) -> int:
         candidates=options.candidates,
         run_dir=options.run_dir,
         data_name=data_name,
+        roles=dict(options.roles) or None,
         on_event=printer,
     )
     printer.spec(result.spec)

@@ -85,12 +85,8 @@ class Profile:
     def n_trees(self) -> int:
         """Forest size: enough trees to be stable, few enough to fit in seconds."""
         if self.n_rows <= 5_000:
-            return 300
-        if self.n_rows <= 20_000:
-            return 200
-        if self.n_rows <= 100_000:
-            return 100
-        return 50
+            return 150
+        return 100 if self.n_rows <= 200_000 else 50
 
     def max_samples(self) -> float | None:
         """Bootstrap sample fraction capping each tree at ~100k rows on large data."""

@@ -20,7 +20,7 @@ from sklearn.ensemble import $cls
 def build_model(trial):
     return $cls(
 $loss        learning_rate=trial.suggest_float("learning_rate", $lr_low, 0.3, log=True),
-        max_iter=$max_iter,
+        max_iter=$max_iter,$max_iter_note
         max_leaf_nodes=trial.suggest_int("max_leaf_nodes", 4, 64, log=True),
         min_samples_leaf=trial.suggest_int("min_samples_leaf", 2, 100, log=True),
         l2_regularization=trial.suggest_float("l2_regularization", 1e-3, 10.0, log=True),
@@ -137,39 +137,59 @@ def build_model(trial):
     return TransformedTargetRegressor(regressor=svr, transformer=StandardScaler())
 '''
 
+_LINEAR_SVR = '''
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVR
+
+
+def build_model(trial):
+    svr = LinearSVR(
+        C=trial.suggest_float("C", 0.01, 100.0, log=True),
+        epsilon=trial.suggest_float("epsilon", 0.01, 1.0, log=True),
+        max_iter=5000,
+        random_state=$seed,
+    )
+    # The SVM works in standardized target units, whatever the target's scale.
+    return TransformedTargetRegressor(regressor=svr, transformer=StandardScaler())
+'''
+
 
 def model_candidates(profile: Profile) -> list[Candidate]:
-    """Best first: the first is the most reliable strong model for this kind of data."""
+    """Best first: the first is the most reliable strong model for this kind of data; cheap
+    models that are often competitive come early, since they buy the search more trials."""
     if profile.has_text:
         return _text_classifiers(profile) if profile.classification else _text_regressors(profile)
-    found = [_hist_gradient_boosting(profile), _forest(profile, "random_forest")]
+    boosting = _hist_gradient_boosting(profile)
+    forests = [_forest(profile, "random_forest"), _forest(profile, "extra_trees")]
     if profile.classification:
-        found.append(_logistic(profile))
-        if profile.small:
-            found.append(_svc(profile))
+        linear = [_logistic(profile)]
+        kernel = [_svc(profile)] if profile.small else []
     else:
-        found.append(_huber(profile) if profile.metric == "mae" else _ridge(profile))
-        if profile.small:
-            found.append(_svr(profile))
-    found.append(_forest(profile, "extra_trees"))
+        linear = [_huber(profile), _ridge(profile)] if profile.metric == "mae" else [_ridge(profile)]
+        kernel = [_svr(profile)] if profile.small else []
+        forests.reverse()  # extremely randomized trees are usually the better forest here
+    if profile.small and profile.classification:
+        found = [boosting, *kernel, *linear, *forests]
+    elif profile.small:
+        found = [boosting, *kernel, forests[0], *linear, forests[1]]
+    else:
+        found = [boosting, forests[0], *linear, forests[1]]
     if profile.knn_fits:
         found.append(_knn(profile))
-    if profile.regression and profile.metric == "mae":
-        found.append(_ridge(profile))
     return found
 
 
 def _text_classifiers(profile: Profile) -> list[Candidate]:
-    found = [_logistic(profile), _linear_svm(profile)]
+    found = [_linear_svm(profile), _logistic(profile)]
     if profile.text_only:  # TF-IDF only: non-negative, as naive Bayes needs
         found.append(candidate(SLOT, "complement_nb", "complement naive Bayes", _NAIVE_BAYES,
                                {"alpha": 0.3}))
-    found.append(_forest(profile, "random_forest"))
     return found
 
 
 def _text_regressors(profile: Profile) -> list[Candidate]:
-    return [_ridge(profile), _forest(profile, "random_forest"), _forest(profile, "extra_trees")]
+    return [_ridge(profile), _linear_svr(profile)]
 
 
 # ------------------------------------------------------------------ one candidate each
@@ -191,17 +211,17 @@ def _hist_gradient_boosting(profile: Profile) -> Candidate:
                 '["absolute_error", "squared_error"]),\n')
         defaults["loss"] = "absolute_error"
     if profile.early_stopping:
-        # Stops on a held-out 10% once the validation loss stalls: max_iter is only a cap.
         max_iter, lr_low, early = "1000", "0.03", "True"
+        note = "  # a cap: training stops once a held-out 10% stops improving"
     else:
         max_iter = 'trial.suggest_int("max_iter", 50, 500, log=True)'
-        lr_low, early = "0.01", "False"
-        defaults["max_iter"] = 200
-    defaults.update(learning_rate=0.1 if profile.early_stopping else 0.05, max_leaf_nodes=16,
-                    min_samples_leaf=20, l2_regularization=1.0)
+        lr_low, early, note = "0.01", "False", ""
+        defaults["max_iter"] = 100
+    defaults.update(learning_rate=0.1, max_leaf_nodes=16 if profile.small else 31,
+                    min_samples_leaf=10 if profile.n_rows < 1_000 else 20, l2_regularization=1.0)
     return candidate(SLOT, "hist_gradient_boosting", "histogram gradient boosting", _HGB,
                      defaults, cls=cls, loss=loss, lr_low=lr_low, max_iter=max_iter,
-                     early_stopping=early, seed=profile.seed)
+                     max_iter_note=note, early_stopping=early, seed=profile.seed)
 
 
 def _forest(profile: Profile, kind: str) -> Candidate:
@@ -210,15 +230,19 @@ def _forest(profile: Profile, kind: str) -> Candidate:
     max_samples = profile.max_samples()
     extra = f"\n        max_samples={max_samples}," if max_samples else ""
     description = "random forest" if kind == "random_forest" else "extremely randomized trees"
-    defaults = {"max_features": 0.3 if profile.classification else 0.5,
-                "min_samples_leaf": 2 if profile.classification else 1}
+    if profile.classification:
+        defaults = {"max_features": 0.5, "min_samples_leaf": 3 if kind == "random_forest" else 2}
+    else:
+        defaults = {"max_features": 0.5 if kind == "random_forest" else 0.7,
+                    "min_samples_leaf": 2 if kind == "random_forest" else 1}
     return candidate(SLOT, kind, description, _FOREST, defaults, cls=cls,
                      n_trees=profile.n_trees(), max_samples=extra, seed=profile.seed)
 
 
 def _logistic(profile: Profile) -> Candidate:
     weight, defaults = _balanced(profile)
-    low, high, default = (0.1, 1000.0, 10.0) if profile.has_text else (1e-3, 100.0, 1.0)
+    # TF-IDF features are many and weak: text wants far less regularization.
+    low, high, default = (1.0, 1000.0, 100.0) if profile.has_text else (1e-3, 100.0, 1.0)
     return candidate(SLOT, "logistic_regression", "logistic regression", _LOGISTIC,
                      {"C": default, **defaults}, c_low=low, c_high=high, class_weight=weight,
                      seed=profile.seed)
@@ -234,7 +258,7 @@ def _linear_svm(profile: Profile) -> Candidate:
 def _svc(profile: Profile) -> Candidate:
     weight, defaults = _balanced(profile)
     return candidate(SLOT, "svc", "RBF-kernel support vector machine", _SVC,
-                     {"C": 1.0, "gamma": 0.05, **defaults}, class_weight=weight,
+                     {"C": 1.0, "gamma": 0.03, **defaults}, class_weight=weight,
                      seed=profile.seed)
 
 
@@ -255,4 +279,9 @@ def _huber(profile: Profile) -> Candidate:
 
 def _svr(profile: Profile) -> Candidate:
     return candidate(SLOT, "svr", "RBF-kernel support vector regression", _SVR,
-                     {"C": 1.0, "gamma": 0.05, "epsilon": 0.1})
+                     {"C": 10.0, "gamma": 0.05, "epsilon": 0.1})
+
+
+def _linear_svr(profile: Profile) -> Candidate:
+    return candidate(SLOT, "linear_svr", "linear support vector regression", _LINEAR_SVR,
+                     {"C": 1.0, "epsilon": 0.1}, seed=profile.seed)

@@ -41,7 +41,7 @@ def date_parts(frame):
 def preprocess_candidates(profile: Profile) -> list[Candidate]:
     """Best first: the first works well with every model the catalog proposes."""
     if profile.has_text:
-        return [_tfidf(profile, "words"), _tfidf(profile, "chars"), _tfidf(profile, "both")]
+        return [_tfidf(profile, "chars"), _tfidf(profile, "both"), _tfidf(profile, "words")]
     return [_one_hot(profile, "standard"), _ordinal(profile), _one_hot(profile, "quantile")]
 
 
@@ -235,7 +235,7 @@ def _tfidf(profile: Profile, kind: str) -> Candidate:
     if kind in ("words", "both"):
         defaults["word_ngrams"] = 2
     if kind in ("chars", "both"):
-        defaults["char_ngrams"] = 5
+        defaults["char_ngrams"] = 4
     return candidate(SLOT, name, description, source, defaults)
 
 
