@@ -146,7 +146,8 @@ class _HostileProvider(OfflineProvider):
             return candidates
         body = "def build_model(trial):\n"
         return candidates + [
-            Candidate("model", "raises_in_fit", body + "    from sklearn.base import BaseEstimator\n"
+            Candidate("model", "raises_in_fit", body
+                      + "    from sklearn.base import BaseEstimator\n"
                       "    class Broken(BaseEstimator):\n"
                       "        def fit(self, X, y):\n"
                       "            raise RuntimeError('fit exploded')\n"

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
 from .errors import Text2MLError
 from .metrics import ALIASES
@@ -490,7 +491,8 @@ def choose_target(parsed: ParsedText, columns: Sequence[Any], values: dict[Any, 
         problem = f"The text fits several columns equally well: {listing(tied)}."
     matched = [s[2] for s in scored if s[0] > 0]
     rest = sorted((c for c in reversed(columns) if c not in matched),
-                  key=lambda c: (str(c).strip().lower() not in _TARGET_NAMES, fit(c) <= NOT_A_TARGET))
+                  key=lambda c: (str(c).strip().lower() not in _TARGET_NAMES,
+                                 fit(c) <= NOT_A_TARGET))
     likely = matched + rest
     raise Text2MLError(problem, f"Name the target with target={likely[0]!r} (or --target "
                                 f"{likely[0]} on the command line). Likely columns: "

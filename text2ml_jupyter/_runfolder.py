@@ -1,9 +1,9 @@
 """The run folder: everything a run leaves behind, written atomically.
 
 ``<run_dir>/<run_id>/`` holds spec.json, candidates.json and candidates/*.py (every
-candidate's source and test outcome), study.journal (the Optuna storage; any Optuna storage URL can replace it),
-program.py and result.json. ``scratch/`` holds the worker logs and the copy of the data the
-workers read; the data copy is removed when the run ends.
+candidate's source and test outcome), study.journal (the Optuna storage, unless the run
+was given another), program.py and result.json. ``scratch/`` holds the worker logs and
+the copy of the data the workers read; the data copy is removed when the run ends.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class RunFolder:
     run_id: str
 
     @classmethod
-    def create(cls, root: Path, run_id: str) -> "RunFolder":
+    def create(cls, root: Path, run_id: str) -> RunFolder:
         folder = cls(root / run_id, run_id)
         folder.scratch.mkdir(parents=True, exist_ok=True)
         return folder

@@ -40,5 +40,5 @@ class Candidate:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Candidate":
+    def from_dict(cls, data: dict[str, Any]) -> Candidate:
         return cls(**data)

@@ -106,12 +106,14 @@ def run(
 ) -> Result:
     """Turn a plain-English ML task and a DataFrame into an optimized, fitted pipeline.
 
-    ``roles`` overrides column roles ({"alive": "categorical"} keeps a column flagged as
-    leakage). ``storage`` is any Optuna storage (URL or object); by default a journal file
-    in the run folder. ``time_budget`` (seconds) covers everything: task understanding, candidate generation
+    ``time_budget`` (seconds) covers everything: task understanding, candidate generation
     and tests, the search and the final refit. A run that is out of time, stopped
     (``stop.set()``) or interrupted (Ctrl-C) returns the best pipeline found so far.
     Problems with the task, data or options raise ``Text2MLError`` with how to fix them.
+
+    ``roles`` overrides column roles ({"alive": "categorical"} keeps a column flagged as
+    leakage). ``storage`` is any Optuna storage (URL or object); by default a journal file
+    in the run folder.
     """
     budget = Budget(_check_budget(time_budget))
     frame = _as_frame(data)

@@ -112,7 +112,7 @@ class Cell:
 
 
 def cells_to_notebook(cells: Sequence[Cell], *, run_id: str,
-                      kernel_name: str = "python3") -> "nbformat.NotebookNode":
+                      kernel_name: str = "python3") -> nbformat.NotebookNode:
     """A v4 notebook of ``cells``; each cell carries ``{"text2ml": {"run", "role"}}``
     metadata and the tag ``text2ml``, so a front end can find the run's cells again."""
     import nbformat.v4 as v4
@@ -131,7 +131,7 @@ def cells_to_notebook(cells: Sequence[Cell], *, run_id: str,
     return nb
 
 
-def write_notebook(nb: "nbformat.NotebookNode", path: str | os.PathLike[str]) -> Path:
+def write_notebook(nb: nbformat.NotebookNode, path: str | os.PathLike[str]) -> Path:
     """Validate ``nb`` and write it to ``path`` atomically: a temporary file in the same
     folder, then ``os.replace``, so a reader never sees half a notebook.
 
@@ -224,10 +224,10 @@ class Program:
 
 
 def assemble_program(
-    spec: "TaskSpec",
-    chosen: Mapping[str, tuple["Candidate", Mapping[str, Any]]],
+    spec: TaskSpec,
+    chosen: Mapping[str, tuple[Candidate, Mapping[str, Any]]],
     *,
-    evaluation: "Evaluation",
+    evaluation: Evaluation,
     data_name: str = "df",
     pipeline_name: str = "pipeline",
     run_id: str = "",
@@ -331,7 +331,7 @@ def _parse_imports(line: str) -> list[_rw.ImportEntry]:
 
 
 def _slot_sources(
-    chosen: Mapping[str, tuple["Candidate", Mapping[str, Any]]],
+    chosen: Mapping[str, tuple[Candidate, Mapping[str, Any]]],
     own_imports: list[_rw.ImportEntry], data_name: str, pipeline_name: str,
 ) -> tuple[dict[str, str], list[_rw.ImportEntry]]:
     """Bind each candidate, lift its imports out, and rename module-level names that would
@@ -422,7 +422,7 @@ def _literal_or_repr(value: Any) -> str:
         return repr(value)
 
 
-def _setup_body(spec: "TaskSpec", data_name: str) -> str:
+def _setup_body(spec: TaskSpec, data_name: str) -> str:
     roles = spec.columns_by_role()
     lines = [f"TARGET = {_literal_or_repr(spec.target)}", "COLUMNS = {"]
     lines += [_wrapped(f"    {_rw.py_str(role)}: ", cols, ",", indent=8)
@@ -443,7 +443,7 @@ def _setup_body(spec: "TaskSpec", data_name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _pipeline_code(spec: "TaskSpec", metric: Any, evaluation: "Evaluation",
+def _pipeline_code(spec: TaskSpec, metric: Any, evaluation: Evaluation,
                    pipeline_name: str, splitter_expr: str, scorer_expr: str) -> tuple[str, str]:
     """(construction of the unfitted pipeline, validation + final fit)."""
     build = (
@@ -476,7 +476,7 @@ def _pipeline_code(spec: "TaskSpec", metric: Any, evaluation: "Evaluation",
     return build, validate
 
 
-def _predict_code(spec: "TaskSpec", pipeline_name: str) -> str:
+def _predict_code(spec: TaskSpec, pipeline_name: str) -> str:
     lines = ["# Predict new rows: any DataFrame with the FEATURES columns (here, the first "
              "rows of X).",
              "new_rows = X.head()",
@@ -492,7 +492,7 @@ def _md(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _module_lines(chosen: Mapping[str, tuple["Candidate", Any]],
+def _module_lines(chosen: Mapping[str, tuple[Candidate, Any]],
                   n_candidates: Mapping[str, int] | None) -> list[tuple[str, str, str, str]]:
     rows = []
     for slot in SLOTS:
@@ -503,8 +503,8 @@ def _module_lines(chosen: Mapping[str, tuple["Candidate", Any]],
     return rows
 
 
-def _summary_markdown(spec: "TaskSpec", chosen: Mapping[str, tuple["Candidate", Any]],
-                      evaluation: "Evaluation", best_score: float | None, run_id: str,
+def _summary_markdown(spec: TaskSpec, chosen: Mapping[str, tuple[Candidate, Any]],
+                      evaluation: Evaluation, best_score: float | None, run_id: str,
                       n_candidates: Mapping[str, int] | None) -> str:
     better = "higher is better" if spec.direction == "maximize" else "lower is better"
     task = _TASK_LABELS.get(spec.task_type, spec.task_type)
@@ -536,8 +536,8 @@ def _summary_markdown(spec: "TaskSpec", chosen: Mapping[str, tuple["Candidate", 
     return "\n".join(lines) + "\n"
 
 
-def _summary_text(spec: "TaskSpec", chosen: Mapping[str, tuple["Candidate", Any]],
-                  evaluation: "Evaluation", best_score: float | None, run_id: str) -> str:
+def _summary_text(spec: TaskSpec, chosen: Mapping[str, tuple[Candidate, Any]],
+                  evaluation: Evaluation, best_score: float | None, run_id: str) -> str:
     title = _first_line(spec.text) or "Text-to-ML program"
     lines = [title if len(title) <= 72 else title[:69] + "...", "", f"Task: {spec.text.strip()}",
              "", spec.summary(), f"Validation: {evaluation.describe()}"]

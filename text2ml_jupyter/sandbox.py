@@ -304,7 +304,7 @@ class WorkerPool:
                 worker.close()
         self._workers = [None] * self.n_workers
 
-    def __enter__(self) -> "WorkerPool":
+    def __enter__(self) -> WorkerPool:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -83,7 +83,7 @@ class TaskSpec:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TaskSpec":
+    def from_dict(cls, data: dict[str, Any]) -> TaskSpec:
         return cls(**data)
 
     def summary(self) -> str:

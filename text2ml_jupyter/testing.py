@@ -71,7 +71,6 @@ def contract_test(context: Any, *, data_path: str, spec: dict[str, Any],
                   chain: list[tuple[str, str, str, dict[str, Any]]], seed: int = 0) -> dict:
     """Run the chain's last candidate with its upstream on a sample; raise CandidateError
     with a short reason when the contract is broken."""
-    import numpy as np
     import pandas as pd
 
     from ._building import DefaultTrial, build_parts
@@ -104,7 +103,8 @@ def _sample(X: Any, y: Any, classification: bool, seed: int) -> tuple[Any, Any, 
     from sklearn.model_selection import train_test_split
 
     if len(X) > SAMPLE_ROWS:
-        X, y = X.sample(n=SAMPLE_ROWS, random_state=seed), y.sample(n=SAMPLE_ROWS, random_state=seed)
+        rows = X.sample(n=SAMPLE_ROWS, random_state=seed).index
+        X, y = X.loc[rows], y.loc[rows]
     stratify = y if classification and y.value_counts().min() >= 2 else None
     try:
         return train_test_split(X, y, test_size=0.3, random_state=seed, stratify=stratify)

@@ -19,7 +19,8 @@ from . import GenerationContext
 # Data sizes (rows) where the catalog changes its mind.
 SMALL_ROWS = 3_000  # kernel SVMs (and SVC's internal probability CV) stay cheap below this
 EARLY_STOPPING_ROWS = 10_000  # gradient boosting holds out a validation split above this
-KNN_MAX_ROWS = 50_000  # neighbour search at predict time grows with the training rows
+LARGE_ROWS = 20_000  # above this, the cheap-to-fit encodings and models come first
+KNN_MAX_ROWS = 20_000  # neighbour search at predict time grows with the training rows
 KNN_MAX_FEATURES = 50
 POLYNOMIAL_MAX_FEATURES = 15
 POLYNOMIAL_MAX_ROWS = 20_000
@@ -69,6 +70,10 @@ class Profile:
         return self.n_rows <= SMALL_ROWS
 
     @property
+    def large(self) -> bool:
+        return self.n_rows > LARGE_ROWS
+
+    @property
     def early_stopping(self) -> bool:
         return self.n_rows > EARLY_STOPPING_ROWS
 
@@ -86,10 +91,10 @@ class Profile:
         """Forest size: enough trees to be stable, few enough to fit in seconds."""
         if self.n_rows <= 5_000:
             return 150
-        return 100 if self.n_rows <= 200_000 else 50
+        return 100 if self.n_rows <= LARGE_ROWS else 50
 
     def max_samples(self) -> float | None:
-        """Bootstrap sample fraction capping each tree at ~100k rows on large data."""
+        """Bootstrap sample fraction capping each tree at ~100k rows on very large data."""
         return None if self.n_rows <= 200_000 else round(100_000 / self.n_rows, 4)
 
 
