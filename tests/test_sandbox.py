@@ -58,14 +58,34 @@ def test_exceptions_become_short_reasons(pool):
 
 
 def test_timeout_kills_and_replaces_the_worker(pool):
-    started = time.monotonic()
+    started, before = time.monotonic(), pool.replaced
     with pytest.raises(WorkerFailure, match="time limit") as info:
         call(pool, "sleep", timeout=1, seconds=30)
     assert info.value.kind == "timeout"
     assert time.monotonic() - started < 5
-    before = pool.replaced
+    assert pool.replaced == before + 1  # replaced at once, not on the next call
     assert call(pool, "echo", value="alive") == "alive"
     assert pool.replaced == before + 1
+
+
+def test_after_a_stop_the_worker_is_replaced_only_when_needed(pool):
+    before = pool.replaced
+    with pytest.raises(WorkerFailure):
+        pool.call("_worker_jobs:sleep", {"seconds": 30}, deadline=time.monotonic() + 30,
+                  should_stop=lambda: True)
+    assert pool.replaced == before
+    assert call(pool, "echo", value="again") == "again"
+    assert pool.replaced == before + 1
+
+
+def test_close_returns_at_once_and_workers_exit(tmp_path):
+    pool = WorkerPool(2, tmp_path)
+    processes = [w.process for w in pool._workers]
+    started = time.monotonic()
+    pool.close()
+    assert time.monotonic() - started < 1
+    for process in processes:
+        assert process.wait(timeout=10) is not None
 
 
 @pytest.mark.parametrize("job, reason", [("exit_hard", "exit code 3"),

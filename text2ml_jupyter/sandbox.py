@@ -15,6 +15,7 @@ trial in the caller's process.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import queue
@@ -225,11 +226,12 @@ class Worker:
             pass
         self._conn.close()
 
-    def close(self) -> None:
-        try:
+    def request_exit(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
             self._conn.send(("exit",))
-        except (OSError, ValueError):
-            pass
+
+    def close(self) -> None:
+        self.request_exit()
         try:
             self.process.wait(timeout=2)
         except Exception:  # noqa: BLE001 - did not exit in time
@@ -248,6 +250,7 @@ class WorkerPool:
         self._workers: list[Worker | None] = [None] * n_workers
         self._lock = threading.Lock()
         self.replaced = 0
+        self.start_seconds = 2.0  # how long a worker takes to start; measured by warm()
         for index in range(n_workers):
             self._workers[index] = self._spawn(index)
             self._idle.put(index)
@@ -258,7 +261,8 @@ class WorkerPool:
     def warm(self, timeout: float = 120.0) -> None:
         """Send every idle worker a cheap call so its imports happen now, not in a test
         or trial; returns when all have answered (or died, or the timeout passed)."""
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         indices = []
         while not self._idle.empty():
             indices.append(self._idle.get())
@@ -269,6 +273,7 @@ class WorkerPool:
             thread.join()
         for index in indices:
             self._idle.put(index)
+        self.start_seconds = time.monotonic() - started
 
     def _warm_one(self, index: int, deadline: float) -> None:
         try:
@@ -281,12 +286,19 @@ class WorkerPool:
              should_stop: Callable[[], bool] | None = None) -> Any:
         """Run a call on the next idle worker (blocking until one is free)."""
         index = self._idle.get()
+        replace_now = True
         try:
             worker = self._ensure(index)
             return worker.call(target, kwargs, deadline=deadline, on_ask=on_ask,
                                should_stop=should_stop)
+        except WorkerFailure as exc:
+            # After a crash or timeout the run goes on: replace the worker now, so its
+            # imports overlap other work. After a stop, the next call spawns it if needed.
+            replace_now = exc.kind != "stopped"
+            raise
         finally:
-            self._ensure(index)  # replace a killed worker now: its imports overlap other work
+            if replace_now:
+                self._ensure(index)
             self._idle.put(index)
 
     def _ensure(self, index: int) -> Worker:
@@ -299,10 +311,14 @@ class WorkerPool:
             return worker
 
     def close(self) -> None:
-        for worker in self._workers:
-            if worker is not None:
-                worker.close()
+        """Ask every worker to exit; they shut down in parallel and are reaped in the
+        background (killed if they linger), so the caller does not wait for them."""
+        workers = [w for w in self._workers if w is not None]
         self._workers = [None] * self.n_workers
+        for worker in workers:
+            worker.request_exit()
+        threading.Thread(target=lambda: [w.close() for w in workers], daemon=True,
+                         name="text2ml-reaper").start()
 
     def __enter__(self) -> WorkerPool:
         return self

@@ -223,8 +223,10 @@ class Search:
         except ValueError:
             return
         fit = float(best.user_attrs.get("fit_seconds", 0.0))
-        # the fit on all rows, plus building the program and shipping the fitted pipeline
-        self.budget.reserve = min(max(2.0, 1.5 * fit * self.refit_scale + 1.0),
+        # the fit on all rows, building the program and shipping the fitted pipeline, and
+        # starting a worker if the end of the search had to stop them all
+        overhead = 0.5 + self.pool.start_seconds
+        self.budget.reserve = min(max(2.0, 1.5 * fit * self.refit_scale + overhead),
                                   0.5 * self.budget.seconds)
 
 
