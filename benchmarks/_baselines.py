@@ -33,7 +33,8 @@ def hgb_default(task: dict[str, Any], X: pd.DataFrame, seed: int = 0):
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import Pipeline, make_pipeline
-    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+    from sklearn.preprocessing import (FunctionTransformer, OneHotEncoder, OrdinalEncoder,
+                                       StandardScaler)
 
     kinds = column_kinds(X)
     classification = task["type"] != "regression"
@@ -46,7 +47,8 @@ def hgb_default(task: dict[str, Any], X: pd.DataFrame, seed: int = 0):
             parts.append(("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
                                                OneHotEncoder(handle_unknown="ignore")),
                           kinds["categorical"]))
-        model = LogisticRegression(random_state=seed) if classification else Ridge(random_state=seed)
+        model = (LogisticRegression(random_state=seed) if classification
+                 else Ridge(random_state=seed))
         return Pipeline([("prep", ColumnTransformer(parts)), ("model", model)])
 
     parts = []

@@ -148,7 +148,8 @@ def score(task: dict[str, Any], y_true: pd.Series, y_pred: Any = None, proba: An
     raise ValueError(f"unsupported metric {metric!r}")
 
 
-def at_least_as_good(metric: str, a: float | None, b: float | None, tol: float = 1e-9) -> bool | None:
+def at_least_as_good(metric: str, a: float | None, b: float | None,
+                     tol: float = 1e-9) -> bool | None:
     """Whether score ``a`` is at least as good as ``b`` (None when either is missing)."""
     if a is None or b is None:
         return None

@@ -296,11 +296,121 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"    !! {p}", flush=True)
     run["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     save()
+    add_significance(results_file)
     print(f"results: {results_file}")
     if not args.no_readme:
         write_readme()
         print(f"README: {README}")
     return 0
+
+
+# ----------------------------------------------------------------------------- noise
+
+N_BOOTSTRAP = 1000
+
+
+def paired_bootstrap(task: dict[str, Any], y_true, pred_a: dict, pred_b: dict, pos,
+                     n: int = N_BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
+    """Score difference a - b on the held-out rows, with a 95% interval from resampling
+    those rows (the same resample for both systems)."""
+    import numpy as np
+    import pandas as pd
+
+    from scipy.stats import rankdata
+
+    y = pd.Series(y_true).reset_index(drop=True)
+    metric, yv = task["metric"], y.to_numpy()
+    diff = (score(task, y, pred_a["y_pred"], pred_a["proba"], pred_a["classes"], pos_label=pos)
+            - score(task, y, pred_b["y_pred"], pred_b["proba"], pred_b["classes"], pos_label=pos))
+
+    def prepared(pred):
+        """What the fast numpy metric below needs, per row."""
+        if metric == "roc_auc":
+            col = [i for i, c in enumerate(pred["classes"]) if str(c) == str(pos)][0]
+            return np.asarray(pred["proba"], dtype=float)[:, col]
+        yp = np.asarray(pred["y_pred"])
+        if metric in ("mae", "rmse"):
+            return yp.astype(float) - yv.astype(float)
+        if metric == "f1":
+            return yp == pos
+        return yp == yv  # accuracy
+
+    truth = yv == pos if task["type"] == "binary" else yv
+
+    def fast(v, idx):
+        if metric == "mae":
+            return np.abs(v[idx]).mean()
+        if metric == "rmse":
+            return np.sqrt((v[idx] ** 2).mean())
+        if metric == "accuracy":
+            return v[idx].mean()
+        t = truth[idx]
+        if metric == "f1":
+            p = v[idx]
+            tp = np.sum(p & t)
+            return 2 * tp / (2 * tp + np.sum(p & ~t) + np.sum(~p & t))
+        n_pos = t.sum()  # roc_auc, binary: the Mann-Whitney statistic
+        if n_pos in (0, len(t)):
+            return np.nan
+        ranks = rankdata(v[idx])
+        return (ranks[t].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (len(t) - n_pos))
+
+    if metric == "roc_auc" and task["type"] != "binary":
+        return {"diff": float(diff)}  # (no multiclass AUC task in the set)
+    va, vb = prepared(pred_a), prepared(pred_b)
+    every = np.arange(len(y))
+    full = fast(va, every) - fast(vb, every)  # float32 predictions (FLAML): loose tolerance
+    assert abs(full - diff) <= 1e-4 * max(1.0, abs(fast(va, every))), "fast metric disagrees"
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n):
+        idx = rng.integers(0, len(y), len(y))
+        d = fast(va, idx) - fast(vb, idx)
+        if np.isfinite(d):
+            diffs.append(d)
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return {"diff": float(diff), "ci95": [float(lo), float(hi)], "n_boot": len(diffs),
+            "significant": bool(lo > 0 or hi < 0)}
+
+
+def add_significance(results_file: Path) -> None:
+    """Paired bootstrap of text2ml against each baseline, from the run's saved predictions
+    (in its work folder); stored on the text2ml record as ``vs``. Also usable after the
+    fact: ``run_benchmarks.py --significance benchmarks/results/RUN.json``."""
+    import pandas as pd
+
+    data = json.loads(results_file.read_text())
+    work = Path(data["work_dir"])
+    tasks = {t["name"]: t for t in load_tasks()}
+    by_key = {(r["task"], float(r["budget"]), r["system"]): r for r in data["records"]}
+    changed = False
+    for (name, budget, system), rec in by_key.items():
+        if system != "text2ml" or rec.get("status") != "ok":
+            continue
+        task = tasks[name]
+        split_dir = work / "splits" / name
+        try:
+            test = pd.read_pickle(split_dir / "test.pkl")
+            train_y = pd.read_pickle(split_dir / "train.pkl")[task["target"]]
+            pos = positive_label(task, train_y)
+            with open(work / f"b{budget:g}" / name / "text2ml" / "pred.pkl", "rb") as fh:
+                mine = pickle.load(fh)
+        except (OSError, EOFError, pickle.UnpicklingError):
+            continue
+        for other in ("flaml", "hgb"):
+            orec = by_key.get((name, budget, other))
+            if not orec or orec.get("status") != "ok":
+                continue
+            try:
+                with open(work / f"b{budget:g}" / name / other / "pred.pkl", "rb") as fh:
+                    theirs = pickle.load(fh)
+            except (OSError, EOFError, pickle.UnpicklingError):
+                continue
+            rec.setdefault("vs", {})[other] = paired_bootstrap(task, test[task["target"]],
+                                                               mine, theirs, pos)
+            changed = True
+    if changed:
+        results_file.write_text(json.dumps(data, indent=1, default=str))
 
 
 # ----------------------------------------------------------------------------- the README
@@ -345,7 +455,11 @@ def _cmp(metric: str, a: dict | None, b: dict | None) -> str:
         return "—"
     if abs(a["score"] - b["score"]) <= 1e-9:
         return "tie"
-    return "better" if at_least_as_good(metric, a["score"], b["score"]) else "worse"
+    word = "better" if at_least_as_good(metric, a["score"], b["score"]) else "worse"
+    vs = (a.get("vs") or {}).get(b.get("system"))
+    if vs and a.get("run_id") == b.get("run_id"):  # bootstrapped against this very record
+        word += "" if vs["significant"] else " (n.s.)"
+    return word
 
 
 def render(latest: dict[tuple, dict], runs: list[dict]) -> str:
@@ -390,7 +504,8 @@ def render(latest: dict[tuple, dict], runs: list[dict]) -> str:
             lines += ["", f"text2ml not run at {budget:g} s (engine not importable yet): "
                       "baselines only.", ""]
         mem = ["| task | text2ml MB | FLAML MB | HGB MB | text2ml trials | text2ml model | "
-               "FLAML best model | machine load |", "|---|---|---|---|---|---|---|---|"]
+               "text2ml CV score | FLAML best model | machine load |",
+               "|---|---|---|---|---|---|---|---|---|"]
         for t in tasks:
             t2, fl, hg = (get(t["name"], s) for s in SYSTEMS)
             if t2 is None and fl is None and hg is None:
@@ -404,9 +519,11 @@ def render(latest: dict[tuple, dict], runs: list[dict]) -> str:
             load = f"{max(loads):.1f}" if loads else "—"
             mem.append(f"| {t['name']} | {mb(t2)} | {mb(fl)} | {mb(hg)} | "
                        f"{'—' if trials is None else trials} | {chosen or '—'} | "
+                       f"{_fmt(((t2 or {}).get('details') or {}).get('best_score'))} | "
                        f"{best or '—'} | {load} |")
         lines += ["Peak memory (sum of RSS over the call's process tree, sampled every 0.2 s), "
-                  "text2ml's trial count and chosen model candidate, FLAML's chosen learner, "
+                  "text2ml's trial count, chosen model candidate and its own validation score "
+                  "(on the training rows), FLAML's chosen learner, "
                   "and the highest 1-minute load average seen at the start or end of the "
                   "task's calls (above 2 = other work competed for the 2 cores):", "",
                   *mem, ""]
@@ -418,11 +535,18 @@ def render(latest: dict[tuple, dict], runs: list[dict]) -> str:
                     continue
                 if r.get("status") not in ("ok",):
                     first = (r.get("error") or "").splitlines()[0][:300] if r.get("error") else ""
-                    notes.append(f"- {t['name']} / {SYSTEM_LABEL[s]}: **{r.get('status')}** {first}")
+                    notes.append(f"- {t['name']} / {SYSTEM_LABEL[s]}: "
+                                 f"**{r.get('status')}** {first}")
                 for p in (r.get("details") or {}).get("problems", []):
                     notes.append(f"- {t['name']} / {SYSTEM_LABEL[s]}: {p}")
         if notes:
             lines += ["Problems seen:", "", *notes, ""]
+        moved = spread(budget)
+        if moved:
+            lines += ["Spread of the held-out score over every run recorded at this budget "
+                      "(benchmarks/results/*.json; FLAML's search depends on how much CPU it "
+                      "got, text2ml's also on the engine version of each run; HGB-default is "
+                      "deterministic):", "", *moved, ""]
     lines += ["### Runs behind these numbers", ""]
     for r in runs:
         m, v = r["machine"], r["versions"]
@@ -433,6 +557,24 @@ def render(latest: dict[tuple, dict], runs: list[dict]) -> str:
                      f"{m['nproc']} × {m['cpu_model']}, {m.get('memory_gb')} GB, "
                      f"Python {m['python']}; {vs}")
     return "\n".join(lines)
+
+
+def spread(budget: float, results_dir: Path = RESULTS_DIR) -> list[str]:
+    """Lines on how far the same (task, system) moved between recorded runs at a budget:
+    the noise floor of a fixed-time comparison on a shared machine."""
+    scores: dict[tuple, list[float]] = {}
+    for f in sorted(results_dir.glob("*.json")):
+        for rec in json.loads(f.read_text()).get("records", []):
+            if float(rec["budget"]) == budget and rec.get("score") is not None:
+                scores.setdefault((rec["task"], rec["system"]), []).append(rec["score"])
+    out = []
+    for t in load_tasks():
+        parts = [f"{SYSTEM_LABEL[s]} {_fmt(min(v))}–{_fmt(max(v))} ({len(v)} runs)"
+                 for s in SYSTEMS if len(v := scores.get((t["name"], s), [])) > 1
+                 and max(v) - min(v) > 1e-12]
+        if parts:
+            out.append(f"- {t['name']}: " + "; ".join(parts))
+    return out
 
 
 def write_readme() -> None:
@@ -448,6 +590,11 @@ def write_readme() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--readme-only":
+        write_readme()
+        sys.exit(0)
+    if len(sys.argv) > 2 and sys.argv[1] == "--significance":
+        for f in sys.argv[2:]:
+            add_significance(Path(f))
         write_readme()
         sys.exit(0)
     sys.exit(main())

@@ -151,6 +151,8 @@ class _HostileProvider(OfflineProvider):
                       "    class Broken(BaseEstimator):\n"
                       "        def fit(self, X, y):\n"
                       "            raise RuntimeError('fit exploded')\n"
+                      "        def predict(self, X):\n"
+                      "            return X[:, 0]\n"
                       "    return Broken()\n", description="broken"),
             Candidate("model", "not_an_estimator", body + "    return 'nope'\n"),
             Candidate("model", "needs_repair", body + "    return LogisticRegression()\n"),

@@ -109,3 +109,18 @@ def test_stop_request_ends_a_call(pool):
         pool.call("_worker_jobs:sleep", {"seconds": 30}, deadline=time.monotonic() + 30,
                   should_stop=lambda: time.monotonic() > stop_at)
     assert info.value.kind == "stopped"
+
+
+def test_time_limit_starts_after_a_replacement_worker_is_ready(pool, tmp_path, monkeypatch):
+    # the replacement interpreter takes 1.5 s to start (sitecustomize runs at start-up)
+    (tmp_path / "sitecustomize.py").write_text("import time\ntime.sleep(1.5)\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ["PYTHONPATH"]]))
+    with pytest.raises(WorkerFailure):
+        call(pool, "exit_hard")  # replaced at once, by a slow starter
+    monkeypatch.undo()
+    # a 1 s limit would not cover the start-up; it counts from readiness instead
+    assert pool.call("_worker_jobs:echo", {"value": 5}, deadline=time.monotonic() + 60,
+                     time_limit=1.0) == 5
+    with pytest.raises(WorkerFailure, match="time limit"):  # and it still limits the call
+        pool.call("_worker_jobs:sleep", {"seconds": 30}, deadline=time.monotonic() + 60,
+                  time_limit=1.0)

@@ -151,6 +151,7 @@ class Worker:
                 stderr=subprocess.STDOUT, env=env, start_new_session=True, close_fds=True)
         child.close()
         self._conn = Connection(parent.detach())
+        self.ready = False  # true once a call returned: the worker's imports are done
 
     @property
     def alive(self) -> bool:
@@ -184,6 +185,7 @@ class Worker:
             except (EOFError, OSError):
                 raise WorkerFailure(self._death_reason(), "crash") from None
             if kind == "result":
+                self.ready = True
                 return payload
             if kind == "error":
                 raise CandidateError(payload)
@@ -282,13 +284,23 @@ class WorkerPool:
             self._ensure(index)  # replaced; the next call finds a fresh worker
 
     def call(self, target: str, kwargs: dict[str, Any], *, deadline: float,
-             on_ask: Callable[[Any], Any] | None = None,
+             time_limit: float | None = None, on_ask: Callable[[Any], Any] | None = None,
              should_stop: Callable[[], bool] | None = None) -> Any:
-        """Run a call on the next idle worker (blocking until one is free)."""
+        """Run a call on the next idle worker (blocking until one is free).
+
+        ``deadline`` is absolute (``time.monotonic()``); ``time_limit`` (seconds) counts
+        from when the call starts on a started worker, so a replacement worker's imports
+        never eat into it.
+        """
         index = self._idle.get()
         replace_now = True
         try:
             worker = self._ensure(index)
+            if time_limit is not None:
+                if not worker.ready:
+                    worker.call("text2ml_jupyter.sandbox:_warm_up", {}, deadline=deadline,
+                                should_stop=should_stop)
+                deadline = min(deadline, time.monotonic() + time_limit)
             return worker.call(target, kwargs, deadline=deadline, on_ask=on_ask,
                                should_stop=should_stop)
         except WorkerFailure as exc:

@@ -42,9 +42,8 @@ def run_contract_tests(pool: WorkerPool, candidates: list[Candidate], upstream: 
         try:
             check_source(_slot(candidate.slot), candidate.source)
             chain = [(c.slot, c.name, c.source, c.defaults) for c in [*upstream, candidate]]
-            pool.call(_TARGET, {**job, "chain": chain},
-                      deadline=min(deadline, time.monotonic() + per_test_seconds),
-                      should_stop=should_stop)
+            pool.call(_TARGET, {**job, "chain": chain}, deadline=deadline,
+                      time_limit=per_test_seconds, should_stop=should_stop)
         except CandidateError as exc:
             candidate.status, candidate.reason = FAILED, str(exc)
         except WorkerFailure as exc:
