@@ -38,7 +38,6 @@ class Profile:
     n_rows: int
     n_features: int
     seed: int
-    k: int
     roles: dict[str, int]  # role -> number of feature columns
     pos_label: Any = None
     target_min: float | None = None
@@ -84,7 +83,11 @@ class Profile:
 
     @property
     def polynomial_fits(self) -> bool:
-        return (not self.has_text and self.n_features <= POLYNOMIAL_MAX_FEATURES
+        """Few numeric columns only: one-hot columns would multiply the products (and the
+        fit time of every model after them)."""
+        n_columns = sum(self.roles.values())
+        return (self.roles.get("numeric", 0) == n_columns
+                and n_columns <= POLYNOMIAL_MAX_FEATURES
                 and self.n_rows <= POLYNOMIAL_MAX_ROWS)
 
     def n_trees(self) -> int:
@@ -102,14 +105,12 @@ def profile_of(context: GenerationContext) -> Profile:
     """The catalog's view of a generation context (the spec, the sizes, the target stats)."""
     spec = context.spec
     roles = {role: len(cols) for role, cols in spec.columns_by_role().items()}
-    pos_label = spec.pos_label
-    if pos_label is None and spec.task_type == BINARY and spec.classes:
-        pos_label = spec.classes[-1]  # scikit-learn's convention: the greater label
+    pos_label = _positive_label(spec.pos_label, spec.classes, spec.task_type)
     extra = context.extra or {}
     return Profile(
         task_type=spec.task_type, metric=spec.metric,
         n_rows=int(context.n_rows or spec.n_rows), n_features=int(context.n_features),
-        seed=int(context.seed), k=int(context.k), roles=roles, pos_label=_plain(pos_label),
+        seed=int(context.seed), roles=roles, pos_label=_plain(pos_label),
         target_min=_number(extra.get("target_min")), target_skew=_number(extra.get("target_skew")),
     )
 
@@ -122,6 +123,19 @@ def candidate(slot: str, name: str, description: str, template: str,
     source = Template(textwrap.dedent(template).strip("\n")).substitute(mapping) + "\n"
     return Candidate(slot=slot, name=name, source=source, description=description,
                      origin="offline", defaults=dict(defaults or {}))
+
+
+def _positive_label(pos_label: Any, classes: list[Any] | None, task_type: str) -> Any:
+    """The positive class as the target spells it ("1" for a 0/1 target is 1)."""
+    if task_type != BINARY or not classes:
+        return pos_label
+    if pos_label is None:
+        return classes[-1]  # scikit-learn's convention: the greater label
+    if pos_label not in classes:
+        same = [c for c in classes if str(c) == str(pos_label)]
+        if len(same) == 1:
+            return same[0]
+    return pos_label
 
 
 def _plain(value: Any) -> Any:

@@ -11,6 +11,8 @@ SLOT = "features"
 
 # Input columns above which a dense matrix is worth projecting with PCA.
 PCA_MIN_FEATURES = 50
+# Fewer input columns than this: selecting among them rarely helps, and costs search trials.
+SELECT_MIN_FEATURES = 30
 
 _PASSTHROUGH = '''
 def build_features(trial):
@@ -23,11 +25,9 @@ from sklearn.pipeline import make_pipeline
 
 
 def build_features(trial):
+    percentile = trial.suggest_int("percentile", $low, 100, log=True)
     # Drop constant columns, then keep the columns most associated with the target.
-    return make_pipeline(
-        VarianceThreshold(),
-        SelectPercentile($score, percentile=trial.suggest_int("percentile", 10, 100, log=True)),
-    )
+    return make_pipeline(VarianceThreshold(), SelectPercentile($score, percentile=percentile))
 '''
 
 _POLYNOMIAL = '''
@@ -56,11 +56,12 @@ def build_features(trial):
 def features_candidates(profile: Profile) -> list[Candidate]:
     """Passthrough first (every model works with it), then what suits the data."""
     score = "f_regression" if profile.regression else "f_classif"
-    found = [
-        candidate(SLOT, "passthrough", "no feature step", _PASSTHROUGH),
-        candidate(SLOT, "select_percentile", "keep the columns most related to the target",
-                  _SELECT, {"percentile": 50 if profile.has_text else 80}, score=score),
-    ]
+    found = [candidate(SLOT, "passthrough", "no feature step", _PASSTHROUGH)]
+    if profile.has_text or profile.n_features >= SELECT_MIN_FEATURES:
+        low = 10 if profile.has_text else 20
+        found.append(candidate(SLOT, "select_percentile", "keep the columns most related to "
+                               "the target", _SELECT, {"percentile": 50 if profile.has_text
+                                                       else 80}, score=score, low=low))
     if profile.polynomial_fits:
         found.append(candidate(SLOT, "polynomial", "pairwise interactions and squares",
                                _POLYNOMIAL, {"interaction_only": True}))

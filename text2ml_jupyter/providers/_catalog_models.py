@@ -22,7 +22,7 @@ def build_model(trial):
 $loss        learning_rate=trial.suggest_float("learning_rate", $lr_low, 0.3, log=True),
         max_iter=$max_iter,$max_iter_note
         max_leaf_nodes=trial.suggest_int("max_leaf_nodes", 4, 64, log=True),
-        min_samples_leaf=trial.suggest_int("min_samples_leaf", 2, 100, log=True),
+        min_samples_leaf=trial.suggest_int("min_samples_leaf", 2, $leaf_high, log=True),
         l2_regularization=trial.suggest_float("l2_regularization", 1e-3, 10.0, log=True),
         early_stopping=$early_stopping,
         random_state=$seed,
@@ -40,6 +40,35 @@ def build_model(trial):
         min_samples_leaf=trial.suggest_int("min_samples_leaf", 1, 20, log=True),$max_samples
         n_jobs=1,
         random_state=$seed,
+    )
+'''
+
+_BLEND = '''
+from sklearn.ensemble import $forest_cls, $boosting_cls, $voting_cls
+
+
+def build_model(trial):
+    boosting = $boosting_cls(
+        learning_rate=trial.suggest_float("learning_rate", 0.03, 0.3, log=True),
+        max_iter=1000,  # a cap: training stops once a held-out 10% stops improving
+        max_leaf_nodes=trial.suggest_int("max_leaf_nodes", 8, 64, log=True),
+        min_samples_leaf=20,
+        l2_regularization=1.0,
+        early_stopping=True,
+        n_iter_no_change=20,
+        random_state=$seed,
+    )
+    forest = $forest_cls(
+        n_estimators=$n_trees,
+        max_features=$max_features,
+        min_samples_leaf=trial.suggest_int("forest_min_samples_leaf", 1, 10, log=True),$max_samples
+        n_jobs=1,
+        random_state=$seed,
+    )
+    # Boosting and randomized trees err differently: their weighted average often beats both.
+    weight = trial.suggest_float("boosting_weight", 0.2, 0.9)
+    return $voting_cls(
+        [("boosting", boosting), ("forest", forest)], weights=[weight, 1 - weight]$soft
     )
 '''
 
@@ -76,16 +105,18 @@ def build_model(trial):
 '''
 
 _SVC = '''
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.svm import SVC
 
 
 def build_model(trial):
-    return SVC(
+    svm = SVC(
         C=trial.suggest_float("C", 0.1, 100.0, log=True),
         gamma=trial.suggest_float("gamma", 1e-3, 1.0, log=True),$class_weight
-        probability=True,
         random_state=$seed,
     )
+    # Platt scaling on internal folds gives the SVM its probabilities.
+    return CalibratedClassifierCV(svm, ensemble=False)
 '''
 
 _KNN = '''
@@ -94,7 +125,7 @@ from sklearn.neighbors import $cls
 
 def build_model(trial):
     return $cls(
-        n_neighbors=trial.suggest_int("n_neighbors", 3, 50, log=True),
+        n_neighbors=trial.suggest_int("n_neighbors", 3, $high, log=True),
         weights=trial.suggest_categorical("weights", ["distance", "uniform"]),
         n_jobs=1,
     )
@@ -176,6 +207,8 @@ def model_candidates(profile: Profile) -> list[Candidate]:
     else:
         # In regression, extremely randomized trees are usually the better forest.
         found = [boosting, *kernel, extra_trees, *linear, forest]
+    if profile.early_stopping:  # enough rows for the blend to beat its parts
+        found.insert(1 if profile.regression else 3, _blend(profile))
     if profile.knn_fits:
         found.append(_knn(profile))
     return found
@@ -212,30 +245,53 @@ def _hist_gradient_boosting(profile: Profile) -> Candidate:
                 '["absolute_error", "squared_error"]),\n')
         defaults["loss"] = "absolute_error"
     if profile.early_stopping:
-        max_iter, lr_low, early = "1000", "0.03", "True"
+        max_iter, lr_low, early = "1000", "0.03", "True,\n        n_iter_no_change=20"
         note = "  # a cap: training stops once a held-out 10% stops improving"
     else:
         max_iter = 'trial.suggest_int("max_iter", 50, 500, log=True)'
         lr_low, early, note = "0.01", "False", ""
         defaults["max_iter"] = 100
+    leaf_high = min(100, max(10, profile.n_rows // 10))  # leaves of a tenth of the rows at most
     defaults.update(learning_rate=0.1, max_leaf_nodes=16 if profile.small else 31,
-                    min_samples_leaf=10 if profile.n_rows < 1_000 else 20, l2_regularization=1.0)
+                    min_samples_leaf=min(20, leaf_high), l2_regularization=1.0)
     return candidate(SLOT, "hist_gradient_boosting", "histogram gradient boosting", _HGB,
                      defaults, cls=cls, loss=loss, lr_low=lr_low, max_iter=max_iter,
-                     max_iter_note=note, early_stopping=early, seed=profile.seed)
+                     max_iter_note=note, early_stopping=early, leaf_high=leaf_high, seed=profile.seed)
+
+
+def _blend(profile: Profile) -> Candidate:
+    """Only proposed above the early-stopping size: below it, the parts do as well alone."""
+    task = "Classifier" if profile.classification else "Regressor"
+    defaults = {"learning_rate": 0.1, "max_leaf_nodes": 31, "forest_min_samples_leaf": 2,
+                "boosting_weight": 0.5}
+    return candidate(SLOT, "boosting_forest_blend", "blend of gradient boosting and "
+                     "extremely randomized trees", _BLEND, defaults,
+                     boosting_cls=f"HistGradientBoosting{task}", forest_cls=f"ExtraTrees{task}",
+                     voting_cls=f"Voting{task}", n_trees=min(profile.n_trees(), 100),
+                     max_features=0.5 if profile.classification else 0.7,
+                     soft=', voting="soft"' if profile.classification else "",
+                     max_samples=_subsample(profile, "extra_trees"), seed=profile.seed)
+
+
+def _subsample(profile: Profile, kind: str) -> str:
+    """Forest arguments that fit each tree on a bootstrap sample of ~100k rows (huge data)."""
+    max_samples = profile.max_samples()
+    if not max_samples:
+        return ""
+    bootstrap = "" if kind == "random_forest" else "\n        bootstrap=True,"
+    return f"{bootstrap}\n        max_samples={max_samples},"
 
 
 def _forest(profile: Profile, kind: str) -> Candidate:
     task = "Classifier" if profile.classification else "Regressor"
     cls = ("RandomForest" if kind == "random_forest" else "ExtraTrees") + task
-    max_samples = profile.max_samples()
-    extra = ""
-    if max_samples:  # each tree on a bootstrap sample of ~100k rows
-        extra = f"\n        max_samples={max_samples}," if kind == "random_forest" else \
-            f"\n        bootstrap=True,\n        max_samples={max_samples},"
+    extra = _subsample(profile, kind)
     description = "random forest" if kind == "random_forest" else "extremely randomized trees"
     if profile.classification:
         defaults = {"max_features": 0.5, "min_samples_leaf": 3 if kind == "random_forest" else 2}
+    elif profile.n_rows < 300:  # very few rows: noisy, so larger leaves
+        defaults = {"max_features": 0.5 if kind == "random_forest" else 0.7,
+                    "min_samples_leaf": 5}
     else:
         defaults = {"max_features": 0.5 if kind == "random_forest" else 0.7,
                     "min_samples_leaf": 2 if kind == "random_forest" or profile.large else 1}
@@ -268,8 +324,9 @@ def _svc(profile: Profile) -> Candidate:
 
 def _knn(profile: Profile) -> Candidate:
     cls = "KNeighborsClassifier" if profile.classification else "KNeighborsRegressor"
+    high = min(50, max(4, profile.n_rows // 5))  # a fold must hold more rows than neighbours
     return candidate(SLOT, "k_nearest_neighbors", "k nearest neighbours", _KNN,
-                     {"n_neighbors": 15, "weights": "distance"}, cls=cls)
+                     {"n_neighbors": min(15, high), "weights": "distance"}, cls=cls, high=high)
 
 
 def _ridge(profile: Profile) -> Candidate:

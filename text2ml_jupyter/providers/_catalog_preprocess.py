@@ -9,6 +9,8 @@ the model catalog then only proposes models that accept sparse input.
 
 from __future__ import annotations
 
+import re
+
 from ..candidates import Candidate
 from ._catalog_common import Profile, candidate
 
@@ -33,7 +35,7 @@ def date_parts(frame):
     parts = []
     for column in frame.columns:
         dates = pd.to_datetime(frame[column], errors="coerce", format="mixed", utc=True)
-        parts += [dates.dt.year, dates.dt.month, dates.dt.day, dates.dt.dayofweek, dates.dt.hour]
+        parts += [dates.dt.year, dates.dt.month, dates.dt.day, dates.dt.day_of_week, dates.dt.hour]
     return pd.concat(parts, axis=1).to_numpy(dtype=float)
 '''
 
@@ -42,33 +44,30 @@ def preprocess_candidates(profile: Profile) -> list[Candidate]:
     """Best first: the first works well with every model the catalog proposes."""
     if profile.has_text:
         return [_tfidf(profile, "chars"), _tfidf(profile, "both"), _tfidf(profile, "words")]
-    found = [_one_hot(profile, "standard"), _ordinal(profile), _one_hot(profile, "quantile")]
-    if profile.large and _has(profile, "categorical"):
+    scaled, quantile = _one_hot(profile, "standard"), _one_hot(profile, "quantile")
+    if not _has(profile, "categorical"):
+        return [scaled, quantile]  # trees ignore scaling: no separate tree encoding needed
+    if profile.large:
         # On large data one-hot columns make boosting several times slower, for no gain.
-        found[:2] = found[1::-1]
-    return found
+        return [_ordinal(profile), scaled, quantile]
+    return [scaled, _ordinal(profile), quantile]
 
 
 # ------------------------------------------------------------------ shared pieces
 
-def _imports(profile: Profile, *extra: str) -> str:
-    lines = ["import pandas as pd", "from sklearn.compose import ColumnTransformer",
-             "from sklearn.impute import SimpleImputer", "from sklearn.pipeline import make_pipeline"]
-    preprocessing = {"FunctionTransformer"} if _has(profile, "categorical", "datetime", "text") \
-        else set()
-    for name in extra:
+def _imports(code: str, names: tuple[str, ...]) -> str:
+    """Import lines for the dotted ``names`` that ``code`` uses, grouped by module."""
+    modules: dict[str, set[str]] = {}
+    for name in ("sklearn.compose.ColumnTransformer", "sklearn.impute.SimpleImputer",
+                 "sklearn.pipeline.make_pipeline", "sklearn.preprocessing.FunctionTransformer",
+                 *names):
         module, _, symbol = name.rpartition(".")
-        if module == "sklearn.preprocessing":
-            preprocessing.add(symbol)
-        else:
-            lines.append(f"from {module} import {symbol}")
-    if preprocessing:
-        lines.append(f"from sklearn.preprocessing import {', '.join(sorted(preprocessing))}")
-    return "\n".join(sorted(set(lines), key=_import_order))
-
-
-def _import_order(line: str) -> tuple[int, str]:
-    return (0 if line.startswith("import ") else 1, line)
+        if re.search(rf"\b{symbol}\(", code):
+            modules.setdefault(module, set()).add(symbol)
+    lines = ["import pandas as pd"] if re.search(r"\bpd\.", code) else []
+    lines += [f"from {module} import {', '.join(sorted(symbols))}"
+              for module, symbols in sorted(modules.items())]
+    return "\n".join(lines)
 
 
 def _has(profile: Profile, *roles: str) -> bool:
@@ -83,7 +82,7 @@ def _helpers(profile: Profile) -> str:
         parts.append(_AS_TEXT)
     if _has(profile, "datetime"):
         parts.append(_DATE_PARTS)
-    return "\n".join(p.strip("\n") + "\n\n" for p in parts)
+    return "".join(p.strip("\n") + "\n\n\n" for p in parts)
 
 
 def _column_transformer(profile: Profile, branches: dict[str, str], *, sparse: bool) -> str:
@@ -97,11 +96,12 @@ def _column_transformer(profile: Profile, branches: dict[str, str], *, sparse: b
     return f"ColumnTransformer({listed}, sparse_threshold={threshold})"
 
 
-def _source(profile: Profile, imports: str, body: list[str], transformer: str) -> str:
-    lines = [imports, "", ""] + ([_helpers(profile), ""] if _helpers(profile) else [])
+def _source(profile: Profile, names: tuple[str, ...], body: list[str], transformer: str) -> str:
+    """The whole source: imports, the helpers the roles need, then the builder."""
+    helpers = _helpers(profile)
     code = "\n".join(["def build_preprocess(trial, columns):", *body,
                       f"    return {transformer}"])
-    return "\n".join(lines) + code
+    return "\n".join([_imports(helpers + code, names), "", "", helpers + code])
 
 
 def _numeric_lines(profile: Profile, scaler: str | None, *, declared: bool) -> list[str]:
@@ -156,17 +156,21 @@ _BRANCHES = {"numeric": "numeric", "categorical": "categorical", "datetime": "da
 # ------------------------------------------------------------------ candidates
 
 def _one_hot(profile: Profile, scaling: str) -> Candidate:
+    """Scaled numbers and one-hot categories: for linear models, kernels, neighbours."""
+    one_hot = _has(profile, "categorical")
     if scaling == "standard":
         scaler, cls = "StandardScaler()", "sklearn.preprocessing.StandardScaler"
-        name, description = "one_hot_scaled", "median impute, standard scaling, one-hot categories"
+        name = "one_hot_scaled" if one_hot else "scaled"
+        description = "median impute, standard scaling"
     else:
         n_quantiles = min(100, max(10, profile.n_rows // 2))
         scaler = f'QuantileTransformer(n_quantiles={n_quantiles}, output_distribution="normal")'
         cls = "sklearn.preprocessing.QuantileTransformer"
-        name, description = ("one_hot_quantile",
-                             "impute, quantile-normal scaling, one-hot categories")
-    imports = _imports(profile, cls, *(["sklearn.preprocessing.OneHotEncoder"]
-                                       if _has(profile, "categorical") else []))
+        name = "one_hot_quantile" if one_hot else "quantile_scaled"
+        description = "impute, quantile-normal scaling"
+    if one_hot:
+        description += ", one-hot categories"
+    imports = (cls, "sklearn.preprocessing.OneHotEncoder")
     body = _numeric_lines(profile, scaler, declared=True) + _one_hot_lines(profile)
     source = _source(profile, imports, body,
                      _column_transformer(profile, _BRANCHES, sparse=False))
@@ -175,8 +179,7 @@ def _one_hot(profile: Profile, scaling: str) -> Candidate:
 
 
 def _ordinal(profile: Profile) -> Candidate:
-    imports = _imports(profile, *(["sklearn.preprocessing.OrdinalEncoder"]
-                                  if _has(profile, "categorical") else []))
+    imports = ("sklearn.preprocessing.OrdinalEncoder",)
     body = _numeric_lines(profile, None, declared=False)
     if _has(profile, "categorical"):
         body += [
@@ -200,21 +203,16 @@ _TFIDF = {
 
 def _tfidf(profile: Profile, kind: str) -> Candidate:
     name, description = _TFIDF[kind]
-    extra = ["sklearn.feature_extraction.text.TfidfVectorizer"]
-    if _has(profile, "numeric", "datetime"):
-        extra.append("sklearn.preprocessing.StandardScaler")
-    if _has(profile, "categorical"):
-        extra.append("sklearn.preprocessing.OneHotEncoder")
-    if kind == "both":
-        extra.append("sklearn.pipeline.make_union")
-    imports = _imports(profile, *extra)
+    imports = ("sklearn.feature_extraction.text.TfidfVectorizer",
+               "sklearn.preprocessing.StandardScaler", "sklearn.preprocessing.OneHotEncoder",
+               "sklearn.pipeline.make_union")
     body = _numeric_lines(profile, "StandardScaler()", declared=True) + _one_hot_lines(profile)
     if kind in ("words", "both"):
         body.append('    word_ngrams = trial.suggest_int("word_ngrams", 1, 2)')
     if kind in ("chars", "both"):
         body.append('    char_ngrams = trial.suggest_int("char_ngrams", 3, 5)')
     body += ["    tfidf = dict(",
-             '        min_df=trial.suggest_int("min_df", 1, 5),',
+             f'        min_df=trial.suggest_int("min_df", 1, {_min_df_high(profile)}),',
              '        max_features=trial.suggest_int("max_features", 2_000, 100_000, log=True),',
              "        sublinear_tf=True,",
              "    )"]
@@ -241,6 +239,11 @@ def _tfidf(profile: Profile, kind: str) -> Candidate:
     if kind in ("chars", "both"):
         defaults["char_ngrams"] = 4
     return candidate(SLOT, name, description, source, defaults)
+
+
+def _min_df_high(profile: Profile) -> int:
+    """Few documents: a high min_df could leave a fold without vocabulary."""
+    return 5 if profile.n_rows >= 1_000 else 2
 
 
 def _tfidf_max_features(profile: Profile) -> int:
