@@ -225,6 +225,13 @@ def test_size_decides_the_models() -> None:
     assert '"n_neighbors", 3, 8' in knn.source  # 40 rows: never more neighbours than a fold
 
 
+def test_tree_encoding_only_when_there_are_categories() -> None:
+    assert _names(_generate(_context(CASES["numeric_only"])), "preprocess") == \
+        ["scaled", "quantile_scaled"]
+    assert _names(_generate(_context(CASES["binary_f1"])), "preprocess") == \
+        ["one_hot_scaled", "ordinal", "one_hot_quantile"]
+
+
 def test_polynomial_features_only_for_few_numeric_columns() -> None:
     assert "polynomial" in _names(_generate(_context(CASES["numeric_only"])), "features")
     for case in ("binary_f1", "regression_mae", "large", "text_regression"):

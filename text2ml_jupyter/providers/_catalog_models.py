@@ -197,7 +197,9 @@ def model_candidates(profile: Profile) -> list[Candidate]:
         linear = [_logistic(profile)]
         kernel = [_svc(profile)] if profile.small else []
     else:
-        linear = [_huber(profile), _ridge(profile)] if profile.metric == "mae" else [_ridge(profile)]
+        linear = [_ridge(profile)]
+        if profile.metric == "mae":  # Huber's loss is close to the absolute error
+            linear.insert(0, _huber(profile))
         kernel = [_svr(profile)] if profile.small else []
     if profile.large:
         # Extremely randomized trees fit several times faster than a random forest.
@@ -256,7 +258,8 @@ def _hist_gradient_boosting(profile: Profile) -> Candidate:
                     min_samples_leaf=min(20, leaf_high), l2_regularization=1.0)
     return candidate(SLOT, "hist_gradient_boosting", "histogram gradient boosting", _HGB,
                      defaults, cls=cls, loss=loss, lr_low=lr_low, max_iter=max_iter,
-                     max_iter_note=note, early_stopping=early, leaf_high=leaf_high, seed=profile.seed)
+                     max_iter_note=note, early_stopping=early, leaf_high=leaf_high,
+                     seed=profile.seed)
 
 
 def _blend(profile: Profile) -> Candidate:

@@ -16,6 +16,9 @@ from ._catalog_common import Profile, candidate
 
 SLOT = "preprocess"
 
+# Role -> the builder's variable holding that role's transformer (text is a list of branches).
+_BRANCHES = {"numeric": "numeric", "categorical": "categorical", "datetime": "dates"}
+
 _AS_STRINGS = '''
 def as_strings(frame):
     """Categories as strings (one type per column), missing values as their own category."""
@@ -85,10 +88,10 @@ def _helpers(profile: Profile) -> str:
     return "".join(p.strip("\n") + "\n\n\n" for p in parts)
 
 
-def _column_transformer(profile: Profile, branches: dict[str, str], *, sparse: bool) -> str:
+def _column_transformer(profile: Profile, *, sparse: bool) -> str:
     """The ColumnTransformer over the roles that have columns (text branches come as a list)."""
     rows = [f'("{role}", {variable}, columns["{role}"])'
-            for role, variable in branches.items() if role != "text" and _has(profile, role)]
+            for role, variable in _BRANCHES.items() if _has(profile, role)]
     listed = "[\n        " + ",\n        ".join(rows) + ",\n    ]" if rows else "[]"
     if _has(profile, "text"):
         listed = f"{listed} + text" if rows else "text"
@@ -111,7 +114,8 @@ def _numeric_lines(profile: Profile, scaler: str | None, *, declared: bool) -> l
     lines = []
     strategy = '"median"'
     if declared:
-        lines.append('    strategy = trial.suggest_categorical("impute_strategy", ["median", "mean"])')
+        lines.append('    strategy = trial.suggest_categorical("impute_strategy", '
+                     '["median", "mean"])')
         strategy = "strategy"
     if _has(profile, "numeric"):
         impute = f"SimpleImputer(strategy={strategy}, add_indicator=True, keep_empty_features=True)"
@@ -150,9 +154,6 @@ def _min_frequency(profile: Profile) -> int:
     return 5 if profile.n_rows < 20_000 else 20
 
 
-_BRANCHES = {"numeric": "numeric", "categorical": "categorical", "datetime": "dates"}
-
-
 # ------------------------------------------------------------------ candidates
 
 def _one_hot(profile: Profile, scaling: str) -> Candidate:
@@ -173,7 +174,7 @@ def _one_hot(profile: Profile, scaling: str) -> Candidate:
     imports = (cls, "sklearn.preprocessing.OneHotEncoder")
     body = _numeric_lines(profile, scaler, declared=True) + _one_hot_lines(profile)
     source = _source(profile, imports, body,
-                     _column_transformer(profile, _BRANCHES, sparse=False))
+                     _column_transformer(profile, sparse=False))
     defaults = _declared_defaults(profile, impute_strategy="median")
     return candidate(SLOT, name, description, source, defaults)
 
@@ -189,15 +190,15 @@ def _ordinal(profile: Profile) -> Candidate:
             "    )",
         ]
     source = _source(profile, imports, body,
-                     _column_transformer(profile, _BRANCHES, sparse=False))
+                     _column_transformer(profile, sparse=False))
     return candidate(SLOT, "ordinal", "median impute, ordinal-coded categories (for trees)",
                      source, {})
 
 
 _TFIDF = {
-    "words": ("tfidf_words", "TF-IDF of words, scaled numbers, one-hot categories"),
-    "chars": ("tfidf_chars", "TF-IDF of character n-grams, scaled numbers, one-hot categories"),
-    "both": ("tfidf_words_chars", "TF-IDF of words and character n-grams, one-hot categories"),
+    "words": ("tfidf_words", "TF-IDF of words and word pairs"),
+    "chars": ("tfidf_chars", "TF-IDF of character n-grams"),
+    "both": ("tfidf_words_chars", "TF-IDF of words and of character n-grams"),
 }
 
 
@@ -231,7 +232,7 @@ def _tfidf(profile: Profile, kind: str) -> Candidate:
         '        for i, column in enumerate(columns["text"])',
         "    ]",
     ]
-    source = _source(profile, imports, body, _column_transformer(profile, _BRANCHES, sparse=True))
+    source = _source(profile, imports, body, _column_transformer(profile, sparse=True))
     defaults = _declared_defaults(profile, impute_strategy="median", min_df=1,
                                   max_features=_tfidf_max_features(profile))
     if kind in ("words", "both"):

@@ -30,10 +30,7 @@ _CATALOG: dict[str, Callable[[Profile], list[Candidate]]] = {
 class OfflineProvider:
     """Writes up to ``context.k`` catalog candidates per slot, best first; cannot repair."""
 
-    name = "offline"
-
-    def __init__(self) -> None:
-        pass
+    name = "offline"  # takes no options: the catalog is decided by the task and the data
 
     def generate(self, slot: Slot, context: GenerationContext) -> list[Candidate]:
         """The ``context.k`` most promising catalog candidates for ``slot``, best first."""
