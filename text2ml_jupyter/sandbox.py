@@ -30,6 +30,7 @@ from typing import Any
 from .errors import CandidateError
 
 _POLL_SECONDS = 0.2
+_WARM_UP = "text2ml_jupyter.sandbox:_warm_up"
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                 "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -279,7 +280,7 @@ class WorkerPool:
 
     def _warm_one(self, index: int, deadline: float) -> None:
         try:
-            self._ensure(index).call("text2ml_jupyter.sandbox:_warm_up", {}, deadline=deadline)
+            self._ensure(index).call(_WARM_UP, {}, deadline=deadline)
         except (WorkerFailure, CandidateError):
             self._ensure(index)  # replaced; the next call finds a fresh worker
 
@@ -298,7 +299,7 @@ class WorkerPool:
             worker = self._ensure(index)
             if time_limit is not None:
                 if not worker.ready:
-                    worker.call("text2ml_jupyter.sandbox:_warm_up", {}, deadline=deadline,
+                    worker.call(_WARM_UP, {}, deadline=deadline,
                                 should_stop=should_stop)
                 deadline = min(deadline, time.monotonic() + time_limit)
             return worker.call(target, kwargs, deadline=deadline, on_ask=on_ask,

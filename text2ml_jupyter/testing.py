@@ -17,7 +17,7 @@ from typing import Any
 from .candidates import FAILED, PASSED, TESTING, Candidate
 from .errors import CandidateError
 from .sandbox import WorkerFailure, WorkerPool
-from .slots import SLOTS, check_source
+from .slots import SLOTS_BY_NAME, check_source
 
 SAMPLE_ROWS = 400
 _TARGET = "text2ml_jupyter.testing:contract_test"
@@ -40,7 +40,7 @@ def run_contract_tests(pool: WorkerPool, candidates: list[Candidate], upstream: 
         on_change(candidate)
         started = time.monotonic()
         try:
-            check_source(_slot(candidate.slot), candidate.source)
+            check_source(SLOTS_BY_NAME[candidate.slot], candidate.source)
             chain = [(c.slot, c.name, c.source, c.defaults) for c in [*upstream, candidate]]
             pool.call(_TARGET, {**job, "chain": chain}, deadline=deadline,
                       time_limit=per_test_seconds, should_stop=should_stop)
@@ -58,10 +58,6 @@ def run_contract_tests(pool: WorkerPool, candidates: list[Candidate], upstream: 
 
     with ThreadPoolExecutor(max_workers=pool.n_workers) as executor:
         list(executor.map(one, candidates))
-
-
-def _slot(name: str) -> Any:
-    return next(s for s in SLOTS if s.name == name)
 
 
 # ---------------------------------------------------------------- worker's side
