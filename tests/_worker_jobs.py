@@ -45,3 +45,13 @@ def ask_invalid(context):
 
 def thread_env(context):
     return os.environ.get("OMP_NUM_THREADS"), os.getpid()
+
+
+def memo_counts(context, paths):
+    """How often the memo's factory ran while loading each path in turn, twice."""
+    calls = []
+    for path in paths:
+        for _ in range(2):
+            context.load(path)
+            context.memo("rows", lambda: calls.append(path) or len(context.load(path)))
+    return calls

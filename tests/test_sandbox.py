@@ -124,3 +124,13 @@ def test_time_limit_starts_after_a_replacement_worker_is_ready(pool, tmp_path, m
     with pytest.raises(WorkerFailure, match="time limit"):  # and it still limits the call
         pool.call("_worker_jobs:sleep", {"seconds": 30}, deadline=time.monotonic() + 60,
                   time_limit=1.0)
+
+
+def test_memo_is_made_once_per_dataset(pool, tmp_path):
+    import pandas as pd
+
+    first, second = tmp_path / "a.pkl", tmp_path / "b.pkl"
+    pd.DataFrame({"x": [1, 2]}).to_pickle(first)
+    pd.DataFrame({"x": [1, 2, 3]}).to_pickle(second)
+    made = call(pool, "memo_counts", paths=[str(first), str(second)])
+    assert made == [str(first), str(second)]  # once each; dropped when the data changed

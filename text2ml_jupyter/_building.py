@@ -12,6 +12,16 @@ from .slots import SLOTS_BY_NAME
 Chain = list[tuple[str, str, str, dict[str, Any]]]
 
 
+def load_training_data(context: Any, data_path: str, task: Any) -> tuple[Any, Any]:
+    """(X, y) for the task from the worker's cached data, derived once per worker rather
+    than copied again for every test and trial. Callers pass only row subsets (copies)
+    to candidate code, so the shared frames stay untouched."""
+    from .spec import training_data
+
+    key = (data_path, task.target, tuple(task.features))
+    return context.memo(key, lambda: training_data(task, context.load(data_path)))
+
+
 def exec_candidate(slot: str, name: str, source: str) -> Callable[..., Any]:
     """Execute a candidate's source in a fresh namespace and return its builder.
 

@@ -31,7 +31,8 @@ from .evaluation import Evaluation, choose_evaluation
 from .metrics import REGRESSION, get_metric
 from .providers import GenerationContext, Provider, get_provider
 from .sandbox import Limits, WorkerPool
-from .search import Budget, Search, create_study, enqueue_defaults, local_params
+from .search import (Budget, Search, create_study, default_params, enqueue_defaults,
+                     local_params)
 from .slots import SLOTS
 from .spec import TaskSpec, infer_spec, training_data
 from .testing import run_contract_tests
@@ -259,11 +260,7 @@ def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec
     if not complete:
         notes.append("No trial finished within the budget: this is the default pipeline, "
                      "not validated. Give the run a larger budget.")
-    first = {slot: cands[0] for slot, cands in accepted.items()}
-    default = {slot: c.name for slot, c in first.items()}
-    for c in first.values():
-        default.update({c.param_prefix() + k: v for k, v in c.defaults.items()})
-    options.append((default, math.nan))
+    options.append((default_params({slot: c[0] for slot, c in accepted.items()}), math.nan))
     last_error = ""
     for params, score in options:
         chosen = {}

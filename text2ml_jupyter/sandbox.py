@@ -56,6 +56,7 @@ class WorkerContext:
     def __init__(self, conn: Any) -> None:
         self._conn = conn
         self._cache: dict[str, Any] = {}
+        self._derived: dict[Any, Any] = {}
 
     def load(self, path: str) -> Any:
         """A pickled object from the scratch folder, loaded once per worker."""
@@ -63,8 +64,16 @@ class WorkerContext:
             import pandas as pd
 
             self._cache.clear()  # one dataset at a time keeps memory flat
+            self._derived.clear()
             self._cache[path] = pd.read_pickle(path)
         return self._cache[path]
+
+    def memo(self, key: Any, make: Callable[[], Any]) -> Any:
+        """Something derived from the loaded data, made once per worker (and dropped
+        with the data when another dataset is loaded)."""
+        if key not in self._derived:
+            self._derived[key] = make()
+        return self._derived[key]
 
     def ask(self, question: Any) -> Any:
         """Send a question to the caller and wait for its answer."""

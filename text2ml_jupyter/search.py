@@ -77,13 +77,17 @@ def enqueue_defaults(study: Any, accepted: dict[str, list[Candidate]], limit: in
     first = {slot: cands[0] for slot, cands in accepted.items()}
     count = 0
     for model in accepted.get("model", [])[:limit]:
-        chosen = {**first, "model": model}
-        params: dict[str, Any] = {slot: c.name for slot, c in chosen.items()}
-        for candidate in chosen.values():
-            params.update({candidate.param_prefix() + k: v for k, v in candidate.defaults.items()})
-        study.enqueue_trial(params, skip_if_exists=True)
+        study.enqueue_trial(default_params({**first, "model": model}), skip_if_exists=True)
         count += 1
     return count
+
+
+def default_params(chosen: dict[str, Candidate]) -> dict[str, Any]:
+    """Trial params for one candidate per slot, each with its default hyperparameters."""
+    params: dict[str, Any] = {slot: c.name for slot, c in chosen.items()}
+    for candidate in chosen.values():
+        params.update({candidate.param_prefix() + k: v for k, v in candidate.defaults.items()})
+    return params
 
 
 def local_params(candidate: Candidate, params: dict[str, Any]) -> dict[str, Any]:
@@ -240,13 +244,13 @@ def evaluate_trial(context: Any, *, data_path: str, spec: dict[str, Any],
     import numpy as np
     from sklearn.base import clone
 
-    from ._building import RemoteTrial, build_parts
+    from ._building import RemoteTrial, build_parts, load_training_data
     from .evaluation import Evaluation
     from .metrics import get_metric
-    from .spec import TaskSpec, training_data
+    from .spec import TaskSpec
 
     task = TaskSpec.from_dict(spec)
-    X, y = training_data(task, context.load(data_path))
+    X, y = load_training_data(context, data_path, task)
     parts = build_parts(chain, lambda s, n, d: RemoteTrial(context.ask, f"{s}.{n}."),
                         task.columns_by_role())
     estimator = parts["postprocess"]

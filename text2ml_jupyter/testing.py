@@ -68,11 +68,11 @@ def contract_test(context: Any, *, data_path: str, spec: dict[str, Any],
     with a short reason when the contract is broken."""
     import pandas as pd
 
-    from ._building import DefaultTrial, build_parts
-    from .spec import TaskSpec, training_data
+    from ._building import DefaultTrial, build_parts, load_training_data
+    from .spec import TaskSpec
 
     task = TaskSpec.from_dict(spec)
-    X, y = training_data(task, context.load(data_path))
+    X, y = load_training_data(context, data_path, task)
     X_fit, X_check, y_fit, y_check = _sample(X, y, task.is_classification, seed)
     before = int(pd.util.hash_pandas_object(X_fit, index=True).sum())
     parts = build_parts(chain, lambda s, n, d: DefaultTrial(d), task.columns_by_role())
