@@ -1,24 +1,17 @@
 #!/usr/bin/env bash
-# The main job: set-up (venv + install, skipped when up to date), then the `text2ml`
-# command on the Titanic data the project ships. Writes the optimized pipeline as a
-# notebook and as a Python program under .text2ml/demo/.
+# The main job: set-up (venv + install with the JupyterLab extension, skipped when up to
+# date), then notebooks/quickstart.ipynb executed headless (nbclient) with the offline
+# provider: its %%text2ml cell runs on the shipped Titanic data, the generated cells are
+# inserted below it and run too. Writes notebooks/quickstart.executed.ipynb and prints
+# the run's summary.
 #
-#   bash scripts/demo.sh                 # 60-second budget
-#   bash scripts/demo.sh --budget 20     # extra arguments go to `text2ml run`
+#   bash scripts/demo.sh
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_setup.sh"
 
-OUT_DIR=".text2ml/demo"
-NOTEBOOK="$OUT_DIR/titanic.ipynb"
-PROGRAM="$OUT_DIR/titanic.py"
-
-text2ml run "Predict whether a passenger survived the sinking. Optimize F1." \
-    --data notebooks/data/titanic.csv \
-    --budget 60 \
-    --out "$NOTEBOOK" \
-    --out "$PROGRAM" \
-    "$@"
+OUT="notebooks/quickstart.executed.ipynb"
+text2ml execute notebooks/quickstart.ipynb --out "$OUT"
 
 echo
-echo "Open the notebook: .venv/bin/jupyter lab $NOTEBOOK"
-echo "Run the program:   .venv/bin/python $PROGRAM"
+echo "Open it in JupyterLab:  .venv/bin/jupyter lab $OUT"
+echo "(or open notebooks/quickstart.ipynb and run its cells to watch the live dashboard)"

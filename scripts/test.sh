@@ -7,6 +7,7 @@
 # Exits non-zero when any test fails, and also when no test ran (pytest's exit code 5).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_setup.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/_browser.sh"
 
 set +e
 "$VENV_PY" -m pytest "$@"

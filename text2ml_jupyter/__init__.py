@@ -16,13 +16,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["run", "Result", "TaskSpec", "infer_spec", "Candidate", "Event", "Text2MLError",
+__all__ = ["run", "resume", "Result", "TaskSpec", "infer_spec", "Candidate", "Event", "Text2MLError",
            "__version__"]
 
 # Heavy modules (pandas, scikit-learn, Optuna) load on first use, so importing the package
 # (and, later, loading the IPython extension) stays fast.
 _LAZY = {
     "run": ("engine", "run"),
+    "resume": ("resume", "resume"),
     "Result": ("engine", "Result"),
     "TaskSpec": ("spec", "TaskSpec"),
     "infer_spec": ("spec", "infer_spec"),
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from .engine import Result, run
     from .errors import Text2MLError
     from .events import Event
+    from .resume import resume
     from .spec import TaskSpec, infer_spec
 
 
@@ -48,3 +50,15 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext text2ml_jupyter``: the ``%%text2ml`` and ``%text2ml`` magics."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the built JupyterLab extension lives (for `jupyter labextension develop`)."""
+    return [{"src": "labextension", "dest": "text2ml-jupyter"}]

@@ -155,13 +155,50 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the run folder (default: .text2ml/<run-id>/)")
     run.add_argument("--quiet", "-q", action="store_true",
                      help="print only the final score and where the outputs went")
+
+    execute = commands.add_parser(
+        "execute",
+        help="execute a notebook headless, writing text2ml's cells into it",
+        description="Run every cell of a notebook in a fresh kernel (nbclient). The cells "
+                    "of each %%%%text2ml run are inserted below it and run too; the executed "
+                    "notebook is written to --out (default: in place).",
+    )
+    execute.add_argument("notebook", type=Path, metavar="NOTEBOOK.ipynb")
+    execute.add_argument("--out", type=Path, default=None, metavar="FILE.ipynb",
+                         help="where to write the executed notebook (default: in place)")
+    execute.add_argument("--timeout", type=_positive_float, default=900, metavar="SECONDS",
+                         help="time limit per cell (default: %(default)g)")
     return parser
 
 
-def parse_args(argv: Sequence[str] | None = None) -> RunOptions:
-    """Parse the command line into ``RunOptions``; argparse exits 2 on a usage error."""
+@dataclass(frozen=True)
+class ExecuteOptions:
+    """Options of ``text2ml execute``."""
+
+    notebook: Path
+    out: Path | None
+    timeout: float
+
+
+def execute_command(options: ExecuteOptions) -> int:
+    """``text2ml execute``: run the notebook, print each run's summary and the output."""
+    from .headless import execute_notebook
+    from .writeback import describe
+
+    done = execute_notebook(options.notebook, options.out, timeout=options.timeout)
+    for summary, applied in zip(done.summaries, done.insertions):
+        print(summary.strip(), flush=True)
+        print(describe(applied), flush=True)
+    print(f"Executed notebook: {done.path} ({done.n_cells} cells)", flush=True)
+    return EXIT_OK
+
+
+def parse_args(argv: Sequence[str] | None = None) -> RunOptions | ExecuteOptions:
+    """Parse the command line into options; argparse exits 2 on a usage error."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "execute":
+        return ExecuteOptions(args.notebook, args.out, args.timeout)
     task = args.task.strip()
     if not task:
         parser.error("TASK is empty: say what to predict, e.g. \"Predict survived.\"")
@@ -421,6 +458,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``text2ml`` console script; returns the exit code."""
     options = parse_args(argv)
     try:
+        if isinstance(options, ExecuteOptions):
+            return execute_command(options)
         return run_command(options)
     except Text2MLError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)

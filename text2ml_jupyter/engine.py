@@ -147,37 +147,53 @@ def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
          storage: str | None, data_name: str, pipeline_name: str, pos_label: Any,
          task_type: str | None, roles: dict[str, str] | None, emit: ev.Emitter,
          stop: threading.Event, pool: WorkerPool) -> Result:
-    emit(ev.STAGE, "Understanding the task", stage="understand")
+    _stage(emit, budget, "understand", "Understanding the task")
     spec = infer_spec(task, frame, target=target, metric=metric, task_type=task_type,
                       pos_label=pos_label, roles=roles)
     X, y = training_data(spec, frame)
     evaluation = choose_evaluation(y, classification=spec.is_classification, seed=seed)
     folder.write_json("spec.json", spec.to_dict())
     emit(ev.SPEC, spec.summary(), spec=spec, evaluation=evaluation)
-    data_path = folder.scratch / "data.pkl"
-    frame.to_pickle(data_path)
-    job = {"data_path": str(data_path), "spec": spec.to_dict()}
+    job = _ship_data(frame, folder, spec)
 
     context = GenerationContext(spec=spec, n_rows=len(X), n_features=X.shape[1], seed=seed,
                                 k=k, extra=_target_stats(spec, y))
     accepted, every = _generate_and_test(provider, pool, context, job=job, budget=budget,
                                          emit=emit, stop=stop)
     folder.write_candidates(every)
-
-    emit(ev.STAGE, f"Searching ({evaluation.describe()})", stage="search")
     study = create_study(direction=spec.direction, seed=seed,
                          storage=storage or folder.storage(), study_name=folder.run_id)
     study.set_user_attr("spec", spec.to_dict())
     study.set_user_attr("evaluation", evaluation.to_dict())
     study.set_user_attr("candidates", [c.to_dict() for c in every if c.status == PASSED])
     enqueue_defaults(study, accepted)
+    return search_and_finish(study, accepted, every, spec, evaluation, job=job, budget=budget,
+                             folder=folder, storage=storage, data_name=data_name,
+                             pipeline_name=pipeline_name, emit=emit, stop=stop, pool=pool)
+
+
+def _ship_data(frame: pd.DataFrame, folder: RunFolder, spec: TaskSpec) -> dict[str, Any]:
+    """Pickle the data once into the scratch folder; workers read it from there."""
+    data_path = folder.scratch / "data.pkl"
+    frame.to_pickle(data_path)
+    return {"data_path": str(data_path), "spec": spec.to_dict()}
+
+
+def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: list[Candidate],
+                      spec: TaskSpec, evaluation: Evaluation, *, job: dict[str, Any],
+                      budget: Budget, folder: RunFolder, storage: Any, data_name: str,
+                      pipeline_name: str, emit: ev.Emitter, stop: threading.Event,
+                      pool: WorkerPool) -> Result:
+    """Search until the budget or a stop, refit the best on all rows, write the result.
+    Shared by a new run and ``resume`` (which continues an existing study)."""
+    _stage(emit, budget, "search", f"Searching ({evaluation.describe()})")
     search = Search(study, pool, accepted, job={**job, "evaluation": evaluation.to_dict()},
                     budget=budget, refit_scale=_refit_scale(evaluation),
-                    on_trial=lambda t: _trial_event(emit, study, t, budget, spec), stop=stop)
+                    on_trial=lambda t: trial_event(emit, study, t, budget), stop=stop)
     search.run()
     notes_from_search = [f"A search thread stopped early: {e}" for e in search.errors]
 
-    emit(ev.STAGE, "Refitting the best pipeline on all rows", stage="refit")
+    _stage(emit, budget, "refit", "Refitting the best pipeline on all rows")
     program, pipeline, best_score, params, notes = _refit_best(
         study, accepted, spec, evaluation, pool=pool, job=job, budget=budget,
         data_name=data_name, pipeline_name=pipeline_name, run_id=folder.run_id)
@@ -190,12 +206,15 @@ def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
                     data_name=data_name, pipeline_name=pipeline_name, run_id=folder.run_id,
                     run_dir=folder.path, evaluation=evaluation, chosen=chosen,
                     best_params=params, elapsed=budget.elapsed(),
-                    n_trials=len(study.trials), notes=notes, program=program)
+                    n_trials=sum(t.state.is_finished() for t in study.trials),
+                    notes=notes, program=program)
     folder.write_text("program.py", program.code)
     folder.write_json("result.json", {
         "best_score": None if math.isnan(best_score) else best_score, "metric": spec.metric,
         "chosen": chosen, "params": params, "elapsed": result.elapsed,
-        "n_trials": result.n_trials, "evaluation": evaluation.to_dict(), "notes": notes})
+        "n_trials": result.n_trials, "evaluation": evaluation.to_dict(), "notes": notes,
+        "data_name": data_name, "pipeline_name": pipeline_name,
+        "storage": storage if isinstance(storage, str) else None})
     emit(ev.DONE, result.summary(), result=result)
     return result
 
@@ -214,7 +233,7 @@ def _generate_and_test(provider: Provider, pool: WorkerPool, context: Generation
         emit(ev.CANDIDATE, _candidate_message(candidate), candidate=candidate)
 
     for index, slot in enumerate(SLOTS):
-        emit(ev.STAGE, f"Generating candidates for {slot.name}", stage=f"generate:{slot.name}")
+        _stage(emit, budget, f"generate:{slot.name}", f"Generating candidates for {slot.name}")
         batch = _unique_names(provider.generate(slot, context), every)
         upstream = [accepted[s.name][0] for s in SLOTS[:index]]
         for round_ in range(_MAX_REPAIR_ROUNDS + 1):
@@ -388,18 +407,29 @@ def _candidate_message(candidate: Candidate) -> str:
     return ""
 
 
-def _trial_event(emit: ev.Emitter, study: Any, trial: Any, budget: Budget,
-                 spec: TaskSpec) -> None:
+def _stage(emit: ev.Emitter, budget: Budget, stage: str, message: str) -> None:
+    emit(ev.STAGE, message, stage=stage, elapsed=budget.elapsed(), budget=budget.seconds)
+
+
+def trial_event(emit: ev.Emitter, study: Any, trial: Any, budget: Budget, *,
+                replayed: bool = False) -> None:
+    """Report a finished trial with what a dashboard needs: its outcome, the best so far
+    and the best trial's choices (``replayed``: a trial of an earlier run being resumed)."""
     try:
-        best = study.best_value
+        best_trial = study.best_trial
     except ValueError:
-        best = None
-    state = trial.state.name.lower()
+        best_trial = None
+    best = None if best_trial is None else best_trial.value
+    state = {"complete": "complete", "pruned": "pruned"}.get(trial.state.name.lower(), "fail")
     value = "" if trial.value is None else f" {trial.value:.4f}"
     best_text = "" if best is None else f", best {best:.4f}"
-    emit(ev.TRIAL, f"  trial {trial.number}: {state}{value}{best_text} "
+    emit(ev.TRIAL, "" if replayed else f"  trial {trial.number}: {state}{value}{best_text} "
          f"[{budget.elapsed():.0f}/{budget.seconds:.0f} s]",
-         trial=trial, best=best, elapsed=budget.elapsed())
+         trial=trial, number=trial.number, state=state, value=trial.value, best=best,
+         best_params=None if best_trial is None else dict(best_trial.params),
+         choices={s.name: trial.params.get(s.name) for s in SLOTS},
+         elapsed=0.0 if replayed else budget.elapsed(), budget=budget.seconds,
+         replayed=replayed)
 
 
 @contextlib.contextmanager

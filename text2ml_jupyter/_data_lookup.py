@@ -1,0 +1,111 @@
+"""Finding the task's data in the kernel: a named variable, a variable the task text
+mentions, the only DataFrame there is, or a CSV/Parquet file path."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import Text2MLError
+
+_FILE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
+_PATH_IN_TEXT = re.compile(r"""[\w./~\\-]+\.(?:csv|tsv|parquet|pq)\b""", re.IGNORECASE)
+
+
+@dataclass
+class FoundData:
+    """The data for a run and how the generated program should refer to it."""
+
+    data: Any  # a DataFrame, or the path of a file the engine reads
+    name: str  # the variable name the generated cells use
+    origin: str  # for messages: "variable df", "file data/titanic.csv"
+    path: str | None = None  # set when the data came from a file
+    run_folder: str | None = None  # a finished run's folder, when resuming from disk
+
+
+def _is_frame(value: Any) -> bool:
+    import pandas as pd
+
+    return isinstance(value, pd.DataFrame)
+
+
+def frames_in(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The user's DataFrames: public names only (not IPython's _, __, _3, Out...)."""
+    if not any(_looks_like_frame(v) for v in namespace.values()):
+        return {}  # pandas not even imported by the user: do not import it here
+    return {name: value for name, value in namespace.items()
+            if not name.startswith("_") and _is_frame(value)}
+
+
+def _looks_like_frame(value: Any) -> bool:
+    return type(value).__name__ == "DataFrame"
+
+
+def _listing(frames: dict[str, Any]) -> str:
+    if not frames:
+        return "There is no DataFrame in the kernel"
+    return "DataFrames in the kernel: " + ", ".join(
+        f"{name} ({value.shape[0]} rows x {value.shape[1]} columns)"
+        for name, value in sorted(frames.items()))
+
+
+def _file(path_text: str) -> FoundData:
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise Text2MLError(f"No data file at {path_text!r}.",
+                           "Check the path (relative to the notebook's folder), or pass "
+                           "the name of a DataFrame variable with --data NAME.")
+    if path.suffix.lower() not in _FILE_SUFFIXES:
+        raise Text2MLError(f"Cannot read {path.name!r}: not a CSV, TSV or Parquet file.",
+                           "Load it into a DataFrame first and pass --data NAME.")
+    from .cli import derive_data_name
+
+    return FoundData(data=str(path), name=derive_data_name(path), origin=f"file {path_text}",
+                     path=str(path))
+
+
+def find_data(namespace: dict[str, Any], requested: str | None, task: str) -> FoundData:
+    """Resolve the run's data, or raise ``Text2MLError`` listing what is there."""
+    frames = frames_in(namespace)
+    if requested:
+        if requested in namespace:
+            value = namespace[requested]
+            if _is_frame(value):
+                return FoundData(value, requested, f"variable {requested}")
+            if isinstance(value, (str, Path)) and str(value).lower().endswith(_FILE_SUFFIXES):
+                return _file(str(value))
+            raise Text2MLError(
+                f"--data {requested}: the variable {requested} is a "
+                f"{type(value).__name__}, not a pandas DataFrame.",
+                f"Pass a DataFrame, e.g. --data df after df = pd.DataFrame(...). "
+                f"{_listing(frames)}.")
+        if requested.lower().endswith(_FILE_SUFFIXES) or "/" in requested:
+            return _file(requested)
+        raise Text2MLError(f"--data {requested}: there is no variable named {requested!r}.",
+                           f"{_listing(frames)}. Run the cell that creates it first, or "
+                           "pass a CSV/Parquet path.")
+    mentioned = [name for name in frames if re.search(rf"(?<![\w.]){re.escape(name)}\b", task)]
+    if len(mentioned) == 1:
+        name = mentioned[0]
+        return FoundData(frames[name], name, f"variable {name} (named in the task)")
+    if len(mentioned) > 1:
+        raise Text2MLError(f"The task mentions several DataFrames: {', '.join(mentioned)}.",
+                           f"Say which one with --data NAME, e.g. --data {mentioned[0]}.")
+    paths = _PATH_IN_TEXT.findall(task)
+    for candidate in paths:
+        if Path(candidate).expanduser().is_file():
+            return _file(candidate)
+    if len(frames) == 1:
+        name = next(iter(frames))
+        return FoundData(frames[name], name, f"variable {name} (the only DataFrame)")
+    if not frames and paths:
+        return _file(paths[0])  # raises: say that the file the task names is not there
+    if not frames:
+        raise Text2MLError("There is no DataFrame in the kernel to learn from.",
+                           "Load your data first (df = pd.read_csv('data.csv')), or pass a "
+                           "file with --data path/to/data.csv.")
+    raise Text2MLError(f"Several DataFrames could be the data: {', '.join(sorted(frames))}.",
+                       f"Say which one with --data NAME, e.g. --data {sorted(frames)[0]}, "
+                       "or name it in the task text.")

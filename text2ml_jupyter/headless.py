@@ -1,0 +1,86 @@
+"""Executing a notebook without a browser (nbclient), with text2ml's cells written back.
+
+Cells run in order in a real kernel. After a ``%%text2ml`` cell, the cells its output
+carries (``writeback.CELLS_MIME``) are inserted below it by the same rules as the
+JupyterLab extension, and then run like any other cell, so the executed notebook shows
+the generated pipeline working. The result is validated and written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import Text2MLError
+from .writeback import CELLS_MIME, Applied, apply_cells
+
+
+@dataclass
+class Executed:
+    """What :func:`execute_notebook` did."""
+
+    path: Path
+    n_cells: int
+    insertions: list[Applied] = field(default_factory=list)
+    summaries: list[str] = field(default_factory=list)  # the runs' plain-text summaries
+
+
+def _payload(cell: Any) -> tuple[dict[str, Any], str] | None:
+    for output in cell.get("outputs", []):
+        data = output.get("data", {})
+        if CELLS_MIME in data:
+            return data[CELLS_MIME], data.get("text/plain", "")
+    return None
+
+
+def execute_notebook(path: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
+                     *, timeout: float = 900, kernel_name: str = "python3",
+                     cwd: str | os.PathLike[str] | None = None) -> Executed:
+    """Run the notebook at ``path`` and write the executed copy to ``out`` (default: in
+    place). Raises ``Text2MLError`` naming the cell when one fails."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    from .program import write_notebook
+
+    source = Path(path)
+    try:
+        nb = nbformat.read(source, as_version=4)
+    except (OSError, ValueError) as exc:
+        raise Text2MLError(f"Cannot read the notebook {str(source)!r}: {exc}",
+                           "Check the path; it must be a Jupyter .ipynb file.") from None
+    if nb.nbformat_minor < 5:  # cells got ids (the write-back's anchors) in nbformat 4.5
+        nbformat.v4.upgrade(nb, from_version=4, from_minor=nb.nbformat_minor)
+    folder = Path(cwd) if cwd else source.resolve().parent
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
+                            resources={"metadata": {"path": str(folder)}})
+    done = Executed(Path(out) if out else source, 0)
+    with client.setup_kernel():
+        index = 0
+        while index < len(nb.cells):
+            cell = nb.cells[index]
+            try:
+                client.execute_cell(cell, index)
+            except CellExecutionError as exc:
+                # ename/evalue: the traceback text is empty for a UsageError and has ANSI
+                # colours otherwise. The number counts inserted cells, so quote the cell too.
+                first = (cell.source.strip().splitlines() or [""])[0][:60]
+                raise Text2MLError(f"Cell {index + 1} ({first}) of {source.name} failed: "
+                                   f"{exc.ename}: {exc.evalue}",
+                                   "Open the notebook, fix that cell and run it again.") from None
+            found = _payload(cell)
+            if found is not None:
+                payload, summary = found
+                anchor = cell.get("id") or ""
+                for item in payload["cells"]:
+                    item["metadata"]["text2ml"]["anchor"] = anchor
+                done.insertions.append(apply_cells(nb, anchor, payload["cells"],
+                                                   fallback_index=index))
+                done.summaries.append(summary)
+            index += 1
+    done.n_cells = len(nb.cells)
+    write_notebook(nb, done.path)
+    return done

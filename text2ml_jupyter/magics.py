@@ -1,0 +1,428 @@
+"""The IPython magics: ``%%text2ml`` runs a task, ``%text2ml`` resumes, shows, exports.
+
+Thin by design: options are parsed in ``_magic_args``, the data is found by
+``_data_lookup``, the work is ``engine.run`` / ``resume.resume`` on a thread
+(``_live``), progress is the ``dashboard``, and cells go back through the JupyterLab
+extension (``_frontend``) or ``set_next_input``. Settings are traitlets:
+``%config Text2ML.budget = 120``, or ``c.Text2ML.budget = 120`` in ipython_config.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from traitlets import Bool, Float, Integer, Unicode
+
+from . import _magic_args as margs
+from ._data_lookup import FoundData, find_data
+from ._frontend import FrontendLink
+from .errors import Text2MLError
+
+_HELLO_WAIT = 2.0  # seconds to wait for the extension's hello before falling back
+_INSERT_WAIT = 10.0  # seconds to wait for the extension to confirm an insert
+
+
+@dataclass
+class _LastRun:
+    """What ``%text2ml resume / show / export`` need of the last run."""
+
+    result: Any
+    found: FoundData
+    anchor: str
+    progress: Any = None
+    extra_cells: list[Any] = field(default_factory=list)  # the data-loading cell for files
+
+
+@magics_class
+class Text2ML(Magics):
+    """``%%text2ml``: a plain-English ML task in, an optimized pipeline and its cells out."""
+
+    budget = Float(60.0, help="Seconds per run: understanding, generation, tests, search, "
+                   "refit (--budget).").tag(config=True)
+    candidates = Integer(4, help="Candidates per module (--candidates).").tag(config=True)
+    provider = Unicode("offline", help="Who writes the candidates: 'offline' (built-in "
+                       "catalog) (--provider).").tag(config=True)
+    model = Unicode("", help="The LLM's model name, for LLM providers (--model)."
+                    ).tag(config=True)
+    seed = Integer(0, help="Random seed of the search and validation (--seed)."
+                   ).tag(config=True)
+    name = Unicode("pipeline", help="Kernel variable that receives the fitted pipeline "
+                   "(--name).").tag(config=True)
+    insert = Bool(True, help="Write the result back as notebook cells (--no-insert "
+                  "turns it off for one run).").tag(config=True)
+    run_dir = Unicode(".text2ml", help="Folder of the run folders (studies, candidates, "
+                      "programs).").tag(config=True)
+    n_workers = Integer(0, help="Worker processes (0: one per core, at most 8)."
+                        ).tag(config=True)
+    memory_limit_mb = Integer(0, help="Memory limit per worker in MiB (0: a fair share "
+                              "of the machine).").tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.link = FrontendLink()
+        self.last: _LastRun | None = None
+        self.cell_id: str | None = None  # id of the executing cell (JupyterLab sends it)
+
+    # ------------------------------------------------------------------ entry points
+    @cell_magic("text2ml")
+    def text2ml_cell(self, line: str, cell: str) -> Any:
+        """Run a task (synchronous path: terminal IPython or autoawait off)."""
+        return _drive_sync(self._run_cell(line, cell))
+
+    @line_magic("text2ml")
+    def text2ml_line(self, line: str) -> Any:
+        """%text2ml resume | show | export PATH | help (synchronous path)."""
+        return _drive_sync(self._run_line(line))
+
+    async def cell_async(self, line: str, cell: str) -> Any:
+        """Run a task as an async cell, so Stop and the extension's replies arrive live."""
+        return await _drive_async(self._run_cell(line, cell))
+
+    async def line_async(self, line: str) -> Any:
+        return await _drive_async(self._run_line(line))
+
+    # ------------------------------------------------------------------ the flows
+    def _run_cell(self, line: str, cell: str) -> Generator[Any, Any, Any]:
+        anchor = self.cell_id or ""
+        try:
+            args = margs.parse_cell_line(line)
+            task = (cell or "").strip()
+            if not task:
+                raise Text2MLError("The %%text2ml cell has no task.",
+                                   "Write the task below the first line, e.g. "
+                                   "'Predict whether a passenger survived.'")
+            found = find_data(self.shell.user_ns, args.data, task)
+            provider = margs.merged(args.provider, self.provider)
+            _check_provider(provider)
+            options = dict(
+                time_budget=margs.merged(args.budget, self.budget),
+                target=args.target, metric=args.metric,
+                seed=margs.merged(args.seed, self.seed),
+                candidates=margs.merged(args.candidates, self.candidates),
+                provider=provider, roles=args.roles or None,
+                data_name=found.name, pipeline_name=margs.merged(args.name, self.name),
+                run_dir=self.run_dir, n_workers=self.n_workers or None,
+                memory_limit_mb=self.memory_limit_mb or None)
+            _check_name(options["pipeline_name"])
+        except Text2MLError as exc:
+            raise UsageError(str(exc)) from None
+        from .engine import run
+
+        def work(on_event: Any, stop: Any) -> Any:
+            return run(task, found.data, on_event=on_event, stop=stop, **options)
+
+        result, view = yield from self._live(work, options["time_budget"])
+        extra = _load_cells(found)
+        self.last = _LastRun(result, found, anchor, view.progress, extra)
+        _remember(result, found, anchor)
+        self.shell.user_ns[result.pipeline_name] = result.pipeline
+        insert = margs.merged(args.insert, self.insert)
+        message = yield from self._write_back(result, anchor, extra, insert=insert)
+        view.finish(result, _with_extra(result.cells, extra), anchor=anchor, message=message)
+        return result
+
+    def _run_line(self, line: str) -> Generator[Any, Any, Any]:
+        try:
+            command, args = margs.parse_line(line)
+        except Text2MLError as exc:
+            raise UsageError(str(exc)) from None
+        if command == "help":
+            _show_text(self.help_text())
+            return None
+        if command == "resume":
+            result = yield from self._resume(args)
+            return result
+        last = self._require_last()
+        if last.result is None:
+            raise UsageError("The last run is on disk only (the kernel restarted).\n"
+                             "How to fix: %text2ml resume first, or run its %%text2ml cell.")
+        if command == "show":
+            from .display import RunView
+
+            RunView.show_final(last.progress, result=last.result, anchor=last.anchor)
+            return None
+        return self._export(last, args.path)
+
+    def _resume(self, args: Any) -> Generator[Any, Any, Any]:
+        last = self._require_last(on_disk=True)
+        try:
+            found = find_data(self.shell.user_ns, last.found.path or last.found.name, "")
+        except Text2MLError as exc:
+            raise UsageError(f"{exc}\nResume needs the run's data ({last.found.origin}) "
+                             "in the kernel again.") from None
+        budget = margs.merged(args.budget, self.budget)
+        from .resume import resume
+
+        previous = last.result if last.result is not None else last.found.run_folder
+
+        def work(on_event: Any, stop: Any) -> Any:
+            return resume(previous, found.data, time_budget=budget, on_event=on_event,
+                          stop=stop, n_workers=self.n_workers or None,
+                          memory_limit_mb=self.memory_limit_mb or None)
+
+        result, view = yield from self._live(work, budget)
+        changed = last.result is None or result.best_params != last.result.best_params
+        self.last = _LastRun(result, found, last.anchor, view.progress, last.extra_cells)
+        self.shell.user_ns[result.pipeline_name] = result.pipeline
+        if not changed:
+            message = ("The best pipeline did not change; its cells were left as they are.")
+        else:
+            insert = margs.merged(args.insert, self.insert)
+            message = yield from self._write_back(result, last.anchor, last.extra_cells,
+                                                  insert=insert)
+        view.finish(result, _with_extra(result.cells, last.extra_cells), anchor=last.anchor,
+                    message=message)
+        return result
+
+    def _live(self, work: Any, budget: float) -> Generator[Any, Any, Any]:
+        """Show the dashboard and run ``work`` on a thread; errors become one clear line."""
+        from ._live import LiveRun
+        from .display import RunView
+
+        self.link.open()
+        view = RunView.start(budget)
+        live = LiveRun(work, on_events=view.apply, on_interrupt=view.stopping)
+        view.on_stop = live.request_stop
+        try:
+            result = yield ("run", live)
+        except Text2MLError as exc:
+            view.fail(str(exc))
+            raise UsageError(str(exc)) from None
+        except Exception:
+            view.fail("The run failed unexpectedly; the traceback follows.")
+            raise
+        return result, view
+
+    def _write_back(self, result: Any, anchor: str, extra: list[Any], *,
+                    insert: bool) -> Generator[Any, Any, str]:
+        """Send the cells to the extension, or fall back to one cell via set_next_input."""
+        from . import writeback
+
+        if not insert:
+            return "Cells not inserted (--no-insert); the code is in the summary above."
+        cells = _with_extra(result.cells, extra)
+        payloads = writeback.cell_payloads(cells, run_id=result.run_id, anchor=anchor)
+        if anchor and (self.link.active or (yield ("wait", lambda: self.link.active,
+                                                   _HELLO_WAIT))):
+            request = self.link.send_insert(anchor=anchor, exec_cell=self.cell_id,
+                                            cells=payloads)
+            confirmed = yield ("wait", lambda: self.link.reply(request) is not None,
+                               _INSERT_WAIT)
+            reply = self.link.reply(request) if confirmed else None
+            if reply is None:
+                return "Sent the cells to JupyterLab (no confirmation yet)."
+            if reply.get("error"):
+                return f"JupyterLab could not insert the cells: {reply['error']}"
+            return writeback.describe(writeback.Applied(
+                int(reply.get("inserted", 0)), int(reply.get("removed", 0)),
+                int(reply.get("kept", 0))))
+        self.shell.set_next_input(writeback.combined_source(cells, run_id=result.run_id),
+                                  replace=False)
+        return ("The code is in the summary above. No text2ml JupyterLab extension answered, "
+                "so front ends that support it (classic Notebook, VS Code) get it as one "
+                "new cell below.")
+
+    # ------------------------------------------------------------------ subcommands
+    def _require_last(self, *, on_disk: bool = False) -> _LastRun:
+        if self.last is None and on_disk:
+            self.last = _last_on_disk(Path(self.run_dir))
+        if self.last is None:
+            raise UsageError("There is no text2ml run in this kernel yet.\n"
+                             "How to fix: run a %%text2ml cell first.")
+        return self.last
+
+    def _export(self, last: _LastRun, path_text: str) -> None:
+        from .program import cells_to_notebook, write_notebook
+        from .writeback import cell_payloads
+
+        path = Path(path_text).expanduser()
+        if path.suffix.lower() not in (".py", ".ipynb"):
+            raise UsageError(f"Cannot export to {path_text!r}: use a .py or .ipynb path.")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            result = last.result
+            if path.suffix.lower() == ".ipynb":
+                cells = _with_extra(result.cells, last.extra_cells)
+                nb = cells_to_notebook(cells, run_id=result.run_id)
+                for nb_cell, payload in zip(nb.cells, cell_payloads(
+                        cells, run_id=result.run_id, anchor=last.anchor)):
+                    nb_cell.metadata = payload["metadata"]
+                write_notebook(nb, path)
+            else:
+                text = result.program.to_python(last.found.path) if last.found.path else (
+                    f"# {result.data_name}: your DataFrame; load it before this program.\n"
+                    + result.program.to_python())
+                path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"Cannot write {path_text!r}: {exc.strerror or exc}.") from None
+        _show_text(f"Wrote {path} (run {last.result.run_id}).")
+
+    def help_text(self) -> str:
+        lines = ["text2ml: a plain-English ML task -> an optimized, readable pipeline.", "",
+                 margs.CELL_USAGE, "", margs.LINE_USAGE, "",
+                 "Settings (%config Text2ML.<name> = value, or c.Text2ML.<name> in "
+                 "ipython_config.py):"]
+        for name, trait in sorted(self.traits(config=True).items()):
+            lines.append(f"  Text2ML.{name} = {getattr(self, name)!r}")
+            lines.append(f"      {trait.help}")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- drivers
+def _drive_sync(flow: Generator[Any, Any, Any]) -> Any:
+    """Run a flow, blocking: nothing can arrive over comms meanwhile, so waits are
+    answered at once."""
+    value: Any = None
+    pending: BaseException | None = None
+    while True:
+        try:
+            request = flow.throw(pending) if pending is not None else flow.send(value)
+        except StopIteration as stop:
+            return stop.value
+        pending = None
+        if request[0] == "run":
+            try:
+                value = request[1].run_sync()
+            except BaseException as exc:  # noqa: BLE001 - handed to the flow to report
+                pending = exc
+        else:
+            value = bool(request[1]())
+
+
+async def _drive_async(flow: Generator[Any, Any, Any]) -> Any:
+    """Run a flow in the kernel's event loop: comm messages are handled while it waits."""
+    from ._live import wait_for
+
+    value: Any = None
+    pending: BaseException | None = None
+    while True:
+        try:
+            request = flow.throw(pending) if pending is not None else flow.send(value)
+        except StopIteration as stop:
+            return stop.value
+        pending = None
+        if request[0] == "run":
+            try:
+                value = await request[1].run_async()
+            except BaseException as exc:  # noqa: BLE001 - handed to the flow to report
+                pending = exc
+        else:
+            value = await wait_for(request[1], request[2])
+
+
+# ---------------------------------------------------------------------- helpers
+def _check_provider(provider: str) -> None:
+    from .providers import get_provider
+
+    get_provider(provider)  # raises Text2MLError naming the providers there are
+
+
+def _check_name(name: str) -> None:
+    import keyword
+
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise Text2MLError(f"--name {name!r} is not a valid Python variable name.",
+                           "Use a name such as --name model.")
+
+
+_NOTEBOOK_JSON = "notebook.json"  # in the run folder: what resume needs after a restart
+
+
+def _remember(result: Any, found: FoundData, anchor: str) -> None:
+    from ._runfolder import write_atomic
+
+    write_atomic(Path(result.run_dir) / _NOTEBOOK_JSON, json.dumps(
+        {"anchor": anchor, "data_name": found.name, "data_path": found.path}))
+
+
+def _last_on_disk(run_dir: Path) -> _LastRun | None:
+    """The newest finished run started from a notebook in ``run_dir`` (after a restart)."""
+    folders = sorted((p.parent for p in run_dir.glob(f"*/{_NOTEBOOK_JSON}")
+                      if (p.parent / "result.json").is_file()), key=lambda p: p.name)
+    if not folders:
+        return None
+    saved = json.loads((folders[-1] / _NOTEBOOK_JSON).read_text(encoding="utf-8"))
+    found = FoundData(None, saved["data_name"], f"variable {saved['data_name']}",
+                      saved.get("data_path"), run_folder=str(folders[-1]))
+    return _LastRun(None, found, saved.get("anchor", ""), None, _load_cells(found))
+
+
+def _load_cells(found: FoundData) -> list[Any]:
+    if not found.path:
+        return []
+    from .program import load_cell
+
+    return [load_cell(found.name, found.path)]
+
+
+def _with_extra(cells: list[Any], extra: list[Any]) -> list[Any]:
+    """The data-loading cell goes after the markdown summary."""
+    if not extra:
+        return list(cells)
+    if cells and cells[0].kind == "markdown":
+        return [cells[0], *extra, *cells[1:]]
+    return [*extra, *cells]
+
+
+def _show_text(text: str) -> None:
+    print(text)
+
+
+# ---------------------------------------------------------------------- async cells
+_CELL_CALL = re.compile(r"^get_ipython\(\)\.run_cell_magic\('text2ml', (.*)\)\s*$", re.S)
+_LINE_CALL = re.compile(r"^get_ipython\(\)\.run_line_magic\('text2ml', (.*)\)\s*$", re.S)
+
+
+class _AsyncCellTransformer:
+    """Turns a cell that is only a text2ml magic into an awaited call, so it runs as an
+    async cell (IPython's autoawait). Cells that mix code with the magic are left alone."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+
+    def __call__(self, lines: list[str]) -> list[str]:
+        code = [line for line in lines if line.strip()]
+        if len(code) != 1 or not _can_await(self.shell):
+            return lines
+        cell = _CELL_CALL.match(code[0])
+        if cell:
+            target = f"cell_async({cell.group(1)})"
+        else:
+            line = _LINE_CALL.match(code[0])
+            if not line:
+                return lines
+            target = f"line_async({line.group(1)})"
+        return [f"await get_ipython().magics_manager.registry['Text2ML'].{target}\n"]
+
+
+def _can_await(shell: Any) -> bool:
+    try:
+        from IPython.core.async_helpers import _asyncio_runner
+    except ImportError:
+        return False
+    return bool(getattr(shell, "autoawait", False)) and shell.loop_runner is _asyncio_runner
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """``%load_ext text2ml_jupyter``: register the magics, their settings and the link
+    with the JupyterLab extension."""
+    if "Text2ML" in shell.magics_manager.registry:
+        return  # loading twice must not stack transformers or hooks
+    magics = Text2ML(shell=shell)
+    shell.register_magics(magics)
+    shell.configurables.append(magics)
+    shell.input_transformers_post.append(_AsyncCellTransformer(shell))
+
+    def remember_cell(info: Any) -> None:
+        magics.cell_id = getattr(info, "cell_id", None)
+
+    shell.events.register("pre_run_cell", remember_cell)
+    magics.link.open()
+
