@@ -218,3 +218,24 @@ def test_bad_options_are_explained(titanic, tmp_path, kwargs, message):
 def test_bad_data_is_explained(tmp_path, data, message):
     with pytest.raises(Text2MLError, match=message):
         text2ml_jupyter.run("Predict survived.", data, time_budget=10, run_dir=tmp_path)
+
+
+def test_engine_imports_nothing_from_jupyter() -> None:
+    """The engine, the command line and everything outside the notebook layer load no
+    IPython, ipywidgets or Jupyter module: they run from plain Python."""
+    import subprocess
+    import sys
+
+    code = (
+        "import pkgutil, importlib, sys, text2ml_jupyter as t\n"
+        "for m in pkgutil.walk_packages(t.__path__, 'text2ml_jupyter.'):\n"
+        "    if '.notebook' not in m.name and not m.name.endswith('_worker'):\n"
+        "        importlib.import_module(m.name)\n"
+        "bad = sorted(n for n in sys.modules if n.split('.')[0] in\n"
+        "             ('IPython', 'ipywidgets', 'ipykernel', 'jupyter_client', 'comm',\n"
+        "              'nbclient', 'traitlets', 'jupyterlab'))\n"
+        "print(len([n for n in sys.modules if n.startswith('text2ml_jupyter.')]), bad)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split(maxsplit=1)
+    assert int(out[0]) >= 20, out  # the walk really imported the engine's modules
+    assert out[1].strip() == "[]", out[1]

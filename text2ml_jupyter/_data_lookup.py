@@ -10,15 +10,17 @@ from typing import Any
 
 from .errors import Text2MLError
 
-_FILE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
-_PATH_IN_TEXT = re.compile(r"""[\w./~\\-]+\.(?:csv|tsv|parquet|pq)\b""", re.IGNORECASE)
+# The files the command line reads too (cli.load_data): CSV (optionally compressed), TSV,
+# Parquet.
+_PATH_IN_TEXT = re.compile(r"""[\w./~\\-]+\.(?:csv(?:\.(?:gz|bz2|zip|xz|zst))?|tsv(?:\.gz)?"""
+                           r"""|tab|parquet|pq)\b""", re.IGNORECASE)
 
 
 @dataclass
 class FoundData:
     """The data for a run and how the generated program should refer to it."""
 
-    data: Any  # a DataFrame, or the path of a file the engine reads
+    data: Any  # a DataFrame (read from the file when the data came from one)
     name: str  # the variable name the generated cells use
     origin: str  # for messages: "variable df", "file data/titanic.csv"
     path: str | None = None  # set when the data came from a file
@@ -51,19 +53,26 @@ def _listing(frames: dict[str, Any]) -> str:
         for name, value in sorted(frames.items()))
 
 
+def _is_data_file(path_text: str) -> bool:
+    from .cli import _data_suffix
+
+    return _data_suffix(Path(path_text)) is not None
+
+
 def _file(path_text: str) -> FoundData:
+    from .cli import derive_data_name, load_data
+
     path = Path(path_text).expanduser()
     if not path.is_file():
         raise Text2MLError(f"No data file at {path_text!r}.",
                            "Check the path (relative to the notebook's folder), or pass "
                            "the name of a DataFrame variable with --data NAME.")
-    if path.suffix.lower() not in _FILE_SUFFIXES:
+    if not _is_data_file(str(path)):
         raise Text2MLError(f"Cannot read {path.name!r}: not a CSV, TSV or Parquet file.",
                            "Load it into a DataFrame first and pass --data NAME.")
-    from .cli import derive_data_name
-
-    return FoundData(data=str(path), name=derive_data_name(path), origin=f"file {path_text}",
-                     path=str(path))
+    # Read here like the command line does: the engine itself takes no .tsv or .csv.gz.
+    return FoundData(data=load_data(path), name=derive_data_name(path),
+                     origin=f"file {path_text}", path=str(path))
 
 
 def find_data(namespace: dict[str, Any], requested: str | None, task: str) -> FoundData:
@@ -74,14 +83,14 @@ def find_data(namespace: dict[str, Any], requested: str | None, task: str) -> Fo
             value = namespace[requested]
             if _is_frame(value):
                 return FoundData(value, requested, f"variable {requested}")
-            if isinstance(value, (str, Path)) and str(value).lower().endswith(_FILE_SUFFIXES):
+            if isinstance(value, (str, Path)) and _is_data_file(str(value)):
                 return _file(str(value))
             raise Text2MLError(
                 f"--data {requested}: the variable {requested} is a "
                 f"{type(value).__name__}, not a pandas DataFrame.",
                 f"Pass a DataFrame, e.g. --data df after df = pd.DataFrame(...). "
                 f"{_listing(frames)}.")
-        if requested.lower().endswith(_FILE_SUFFIXES) or "/" in requested:
+        if _is_data_file(requested) or "/" in requested:
             return _file(requested)
         raise Text2MLError(f"--data {requested}: there is no variable named {requested!r}.",
                            f"{_listing(frames)}. Run the cell that creates it first, or "

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Text2MLError
-from .writeback import CELLS_MIME, Applied, apply_cells
+from .writeback import CELLS_MIME, Applied, apply_cells, is_edited
 
 
 @dataclass
@@ -33,6 +33,32 @@ def _payload(cell: Any) -> tuple[dict[str, Any], str] | None:
         if CELLS_MIME in data:
             return data[CELLS_MIME], data.get("text/plain", "")
     return None
+
+
+def _generated(nb: Any, key: str, value: str) -> list[Any]:
+    return [c for c in nb.cells if isinstance(c.get("metadata", {}).get("text2ml"), dict)
+            and c.metadata["text2ml"].get(key) == value]
+
+
+def _anchor(nb: Any, cell: Any, payload: dict[str, Any]) -> str:
+    """The %%text2ml cell the cells belong to: the one the kernel named, else the one
+    whose cells came from the same run (``%text2ml resume`` keeps the run id), else the
+    cell that produced them."""
+    ids = {c.get("id") for c in nb.cells}
+    if payload.get("anchor") and payload["anchor"] in ids:
+        return payload["anchor"]
+    same_run = _generated(nb, "run", payload.get("run") or "")
+    if same_run and same_run[0].metadata["text2ml"].get("anchor") in ids:
+        return same_run[0].metadata["text2ml"]["anchor"]
+    return cell.get("id") or ""
+
+
+def _unchanged(nb: Any, anchor: str, payload: dict[str, Any]) -> bool:
+    """True when the anchor's unedited cells are already exactly these (same run)."""
+    current = [c for c in _generated(nb, "anchor", anchor) if not is_edited(c)] if anchor \
+        else []
+    return bool(current) and [(c.metadata["text2ml"].get("run"), c.source) for c in current] \
+        == [(p["metadata"]["text2ml"].get("run"), p["source"]) for p in payload["cells"]]
 
 
 def execute_notebook(path: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
@@ -74,12 +100,17 @@ def execute_notebook(path: str | os.PathLike[str], out: str | os.PathLike[str] |
             found = _payload(cell)
             if found is not None:
                 payload, summary = found
-                anchor = cell.get("id") or ""
+                anchor = _anchor(nb, cell, payload)
                 for item in payload["cells"]:
                     item["metadata"]["text2ml"]["anchor"] = anchor
-                done.insertions.append(apply_cells(nb, anchor, payload["cells"],
-                                                   fallback_index=index))
+                if _unchanged(nb, anchor, payload):  # a resume that kept the best pipeline
+                    done.insertions.append(Applied(0, 0, 0))
+                else:
+                    done.insertions.append(apply_cells(nb, anchor, payload["cells"],
+                                                       fallback_index=index))
                 done.summaries.append(summary)
+                # Cells inserted above (a resume rewrites its %%text2ml cell's) shift it.
+                index = next(i for i, c in enumerate(nb.cells) if c is cell)
             index += 1
     done.n_cells = len(nb.cells)
     write_notebook(nb, done.path)

@@ -69,6 +69,7 @@ class Text2ML(Magics):
         self.link = FrontendLink()
         self.last: _LastRun | None = None
         self.cell_id: str | None = None  # id of the executing cell (JupyterLab sends it)
+        self._data_of: dict[str, str] = {}  # anchor -> the data variable its last run used
 
     # ------------------------------------------------------------------ entry points
     @cell_magic("text2ml")
@@ -98,9 +99,18 @@ class Text2ML(Magics):
                 raise Text2MLError("The %%text2ml cell has no task.",
                                    "Write the task below the first line, e.g. "
                                    "'Predict whether a passenger survived.'")
-            found = find_data(self.shell.user_ns, args.data, task)
+            # Running the same cell again uses the same data, even though the generated
+            # cells it ran meanwhile define DataFrames of their own (X, data, new_rows).
+            remembered = self._data_of.get(anchor) if anchor else None
+            if not args.data and remembered in self.shell.user_ns:
+                found = find_data(self.shell.user_ns, remembered, task)
+            else:
+                found = find_data(self.shell.user_ns, args.data, task)
             provider = margs.merged(args.provider, self.provider)
             _check_provider(provider)
+            if margs.merged(args.model, self.model) and provider == "offline":
+                print("text2ml: --model / Text2ML.model name an LLM; the offline provider "
+                      "does not use one.")
             options = dict(
                 time_budget=margs.merged(args.budget, self.budget),
                 target=args.target, metric=args.metric,
@@ -120,6 +130,8 @@ class Text2ML(Magics):
 
         result, view = yield from self._live(work, options["time_budget"])
         extra = _load_cells(found)
+        if anchor:
+            self._data_of[anchor] = found.path or found.name
         self.last = _LastRun(result, found, anchor, view.progress, extra)
         _remember(result, found, anchor)
         self.shell.user_ns[result.pipeline_name] = result.pipeline

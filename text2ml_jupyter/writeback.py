@@ -117,6 +117,9 @@ def apply_cells(nb: Any, anchor: str, payloads: Sequence[dict], *,
 
 def describe(applied: Applied) -> str:
     """One line for the output: what happened to the notebook."""
+    if not (applied.inserted or applied.removed or applied.kept):
+        return "The run's cells in the notebook are unchanged."
+
     def cells(n: int) -> str:
         return f"{n} cell{'' if n == 1 else 's'}"
 
