@@ -82,11 +82,11 @@ def test_parse_all_options() -> None:
     (["run", TASK, "--data", "x.csv", "--budget", "-5"], "positive"),
     (["run", TASK, "--data", "x.csv", "--budget", "soon"], "not a number"),
     (["run", TASK, "--data", "x.csv", "--budget", "inf"], "positive"),
-    (["run", TASK, "--data", "x.csv", "--candidates", "0"], "1 or more"),
+    (["run", TASK, "--data", "x.csv", "--candidates", "0"], "is not at least 1"),
     (["run", TASK, "--data", "x.csv", "--seed", "1.5"], "invalid int"),
     (["run", TASK, "--data", "x.csv", "--out", "result.txt"], ".ipynb"),
     (["fly", TASK], "invalid choice"),
-    (["run", TASK, "--data", "x.csv", "--role", "alive"], "not COL=ROLE"),
+    (["run", TASK, "--data", "x.csv", "--role", "alive"], "not COLUMN=ROLE"),
 ])
 def test_parse_errors_exit_2(argv: list[str], message: str,
                              capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,10 +15,10 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 import text2ml_jupyter
-from text2ml_jupyter._progress import RunProgress
-from text2ml_jupyter._summary import RESUME_HINT, curve_svg, render_html, render_text
+from text2ml_jupyter.notebook._progress import RunProgress
+from text2ml_jupyter.notebook._summary import RESUME_HINT, curve_svg, render_html, render_text
 from text2ml_jupyter.candidates import FAILED, PASSED, PENDING, TESTING, Candidate
-from text2ml_jupyter.dashboard import STOPPING, Dashboard
+from text2ml_jupyter.notebook.dashboard import STOPPING, Dashboard
 from text2ml_jupyter.engine import Result
 from text2ml_jupyter.evaluation import Evaluation
 from text2ml_jupyter.events import Event
@@ -432,7 +432,7 @@ def test_the_engine_and_summary_do_not_import_ipywidgets():
     import subprocess
     import sys
 
-    code = ("import sys, text2ml_jupyter._summary, text2ml_jupyter.engine; "
+    code = ("import sys, text2ml_jupyter.notebook._summary, text2ml_jupyter.engine; "
             "print('ipywidgets' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

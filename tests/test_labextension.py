@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from text2ml_jupyter import __version__
-from text2ml_jupyter.writeback import digest
+from text2ml_jupyter.notebook.writeback import digest
 
 REPO = Path(__file__).resolve().parent.parent
 LABEXT = REPO / "labextension"

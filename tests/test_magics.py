@@ -19,11 +19,11 @@ from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
 import text2ml_jupyter
-from text2ml_jupyter import _magic_args as margs
-from text2ml_jupyter._data_lookup import find_data, frames_in
+from text2ml_jupyter.notebook import _magic_args as margs
+from text2ml_jupyter.notebook._data_lookup import find_data, frames_in
 from text2ml_jupyter.errors import Text2MLError
-from text2ml_jupyter.magics import Text2ML, _AsyncCellTransformer
-from text2ml_jupyter.writeback import digest
+from text2ml_jupyter.notebook.magics import Text2ML, _AsyncCellTransformer
+from text2ml_jupyter.notebook.writeback import digest
 
 TASK = "Predict whether a passenger survived from the titanic table."
 
@@ -96,8 +96,6 @@ def test_load_ext_registers_the_magics_once(make_shell) -> None:
     assert sh.run_cell("%text2ml help").success
 
 
-@pytest.mark.xfail(strict=True, reason="magics.py load_ipython_extension appends the magics "
-                   "to shell.configurables, which Magics.__init__(shell=...) already did")
 def test_load_ext_adds_the_magics_to_configurables_once(make_shell) -> None:
     sh = make_shell()
     sh.run_cell("%load_ext text2ml_jupyter")

@@ -15,8 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from text2ml_jupyter.headless import execute_notebook
-from text2ml_jupyter.writeback import is_edited
+from text2ml_jupyter.notebook.headless import execute_notebook
+from text2ml_jupyter.notebook.writeback import is_edited
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 MAX_BUDGET = 12

@@ -17,9 +17,9 @@ import pytest
 
 from text2ml_jupyter import cli
 from text2ml_jupyter.errors import Text2MLError
-from text2ml_jupyter.headless import execute_notebook
+from text2ml_jupyter.notebook.headless import execute_notebook
 from text2ml_jupyter.program import Cell
-from text2ml_jupyter.writeback import (CELLS_MIME, Applied, apply_cells, cell_payloads,
+from text2ml_jupyter.notebook.writeback import (CELLS_MIME, Applied, apply_cells, cell_payloads,
                                        combined_source, describe, digest, is_edited)
 
 
@@ -392,7 +392,7 @@ def test_text2ml_execute_reexecutes_replacing_unedited_cells(
 
 
 EMIT = """from IPython.display import display
-from text2ml_jupyter.writeback import CELLS_MIME, digest
+from text2ml_jupyter.notebook.writeback import CELLS_MIME, digest
 
 def emit(run, sources):
     cells = [{'cell_type': 'code', 'source': s, 'tags': ['text2ml'], 'metadata': {

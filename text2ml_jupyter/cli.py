@@ -65,30 +65,32 @@ class RunOptions:
     roles: tuple[tuple[str, str], ...] = ()
 
 
-def _positive_float(text: str) -> float:
+# Argument types, shared with the magics' parser (notebook/_magic_args.py).
+def positive_seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
     return value
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text!r}")
+        raise argparse.ArgumentTypeError(f"{text!r} is not at least 1")
     return value
 
 
-def _role(text: str) -> tuple[str, str]:
+def column_role(text: str) -> tuple[str, str]:
+    # rpartition: a column name may contain "=", a role never
     column, sep, role = text.rpartition("=")
-    if not sep or not column or not role:
-        raise argparse.ArgumentTypeError(f"{text!r} is not COL=ROLE (e.g. alive=categorical)")
+    if not sep or not column or not role.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not COLUMN=ROLE")
     return column, role.strip()
 
 
@@ -135,19 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metric", metavar="M", default=None,
                      help="the metric to optimize, e.g. f1, accuracy, roc_auc, rmse, mae, r2 "
                           "(default: from the task text, else the task type's usual one)")
-    run.add_argument("--budget", type=_positive_float, default=DEFAULT_BUDGET,
+    run.add_argument("--budget", type=positive_seconds, default=DEFAULT_BUDGET,
                      metavar="SECONDS",
                      help="wall-clock budget for the whole run (default: %(default)g)")
     run.add_argument("--seed", type=int, default=0, metavar="N",
                      help="random seed (default: %(default)s)")
-    run.add_argument("--candidates", type=_positive_int, default=DEFAULT_CANDIDATES,
+    run.add_argument("--candidates", type=positive_int, default=DEFAULT_CANDIDATES,
                      metavar="K",
                      help="candidates generated per module slot (default: %(default)s)")
     run.add_argument("--out", type=_out_path, action="append", default=[],
                      metavar="FILE.ipynb|FILE.py",
                      help="write the result as a notebook (.ipynb) or a program (.py); "
                           "may be given more than once")
-    run.add_argument("--role", type=_role, action="append", default=[], metavar="COL=ROLE",
+    run.add_argument("--role", type=column_role, action="append", default=[], metavar="COL=ROLE",
                      help="set a column's role (numeric, categorical, text, datetime, or "
                           "ignore), e.g. --role alive=categorical to keep a column flagged "
                           "as leakage; may be given more than once")
@@ -166,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     execute.add_argument("notebook", type=Path, metavar="NOTEBOOK.ipynb")
     execute.add_argument("--out", type=Path, default=None, metavar="FILE.ipynb",
                          help="where to write the executed notebook (default: in place)")
-    execute.add_argument("--timeout", type=_positive_float, default=900, metavar="SECONDS",
+    execute.add_argument("--timeout", type=positive_seconds, default=900, metavar="SECONDS",
                          help="time limit per cell (default: %(default)g)")
     return parser
 
@@ -182,8 +184,8 @@ class ExecuteOptions:
 
 def execute_command(options: ExecuteOptions) -> int:
     """``text2ml execute``: run the notebook, print each run's summary and the output."""
-    from .headless import execute_notebook
-    from .writeback import describe
+    from .notebook.headless import execute_notebook
+    from .notebook.writeback import describe
 
     done = execute_notebook(options.notebook, options.out, timeout=options.timeout)
     for summary, applied in zip(done.summaries, done.insertions):

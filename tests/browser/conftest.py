@@ -68,7 +68,7 @@ def _save_artifacts(item: pytest.Item) -> None:
             shutil.copy(nb, f"{stem}.{nb.name}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Generator[LabServer, None, None]:
     """JupyterLab from this venv on 127.0.0.1, a free port, a random token, a tmp root."""
     if not CHROMIUM.exists():
@@ -80,7 +80,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Generator[LabServer,
         stop_lab(server)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Generator[Any, None, None]:
     """Headless Debian Chromium driven by Playwright (no Playwright browser download)."""
     if not CHROMIUM.exists():

@@ -18,8 +18,8 @@ import math
 from typing import Any
 
 from ._progress import RunProgress
-from .candidates import FAILED, PASSED, PENDING, TESTING
-from .slots import SLOTS
+from ..candidates import FAILED, PASSED, PENDING, TESTING
+from ..slots import SLOTS
 
 RESUME_HINT = "%text2ml resume --budget 60"
 
@@ -91,7 +91,7 @@ def metric_label(progress: RunProgress) -> str:
         return spec.metric_label()
     name = getattr(progress.result, "metric", None)
     if name:
-        from .metrics import get_metric
+        from ..metrics import get_metric
 
         return get_metric(name).label
     return "score"

@@ -9,7 +9,8 @@ import argparse
 import shlex
 from typing import Any
 
-from .errors import Text2MLError
+from ..cli import column_role, positive_int, positive_seconds
+from ..errors import Text2MLError
 
 CELL_USAGE = ("%%text2ml [--data NAME|PATH] [--target COL] [--metric M] [--budget SECONDS]\n"
               "          [--candidates K] [--provider P] [--model NAME] [--name VAR]\n"
@@ -33,26 +34,6 @@ class _Parser(argparse.ArgumentParser):
                            f"Usage:\n{self.usage}")
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not at least 1")
-    return value
-
-
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -60,26 +41,18 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
-def _role(text: str) -> tuple[str, str]:
-    # rpartition, as the command line does: a column name may contain "=", a role never.
-    column, sep, role = text.rpartition("=")
-    if not sep or not column or not role.strip():
-        raise argparse.ArgumentTypeError(f"{text!r} is not COLUMN=ROLE")
-    return column, role.strip()
-
-
 def _cell_parser() -> _Parser:
     parser = _Parser(prog="%%text2ml", usage=CELL_USAGE, add_help=False)
     parser.add_argument("--data")
     parser.add_argument("--target")
     parser.add_argument("--metric")
-    parser.add_argument("--budget", type=_positive_float)
-    parser.add_argument("--candidates", type=_positive_int)
+    parser.add_argument("--budget", type=positive_seconds)
+    parser.add_argument("--candidates", type=positive_int)
     parser.add_argument("--provider")
     parser.add_argument("--model")
     parser.add_argument("--name")
     parser.add_argument("--seed", type=_int)
-    parser.add_argument("--role", action="append", type=_role, default=[])
+    parser.add_argument("--role", action="append", type=column_role, default=[])
     parser.add_argument("--no-insert", dest="insert", action="store_false", default=None)
     return parser
 
@@ -111,7 +84,7 @@ def parse_line(line: str) -> tuple[str, argparse.Namespace]:
     command, rest = words[0], words[1:]
     parser = _Parser(prog=f"%text2ml {command}", usage=LINE_USAGE, add_help=False)
     if command == "resume":
-        parser.add_argument("--budget", type=_positive_float)
+        parser.add_argument("--budget", type=positive_seconds)
         parser.add_argument("--no-insert", dest="insert", action="store_false", default=None)
     elif command == "export":
         parser.add_argument("path")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import Text2MLError
+from ..errors import Text2MLError
 from .writeback import CELLS_MIME, Applied, apply_cells, is_edited
 
 
@@ -70,7 +70,7 @@ def execute_notebook(path: str | os.PathLike[str], out: str | os.PathLike[str] |
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    from .program import write_notebook
+    from ..program import write_notebook
 
     source = Path(path)
     try:

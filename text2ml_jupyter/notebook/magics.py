@@ -23,7 +23,7 @@ from traitlets import Bool, Float, Integer, Unicode
 from . import _magic_args as margs
 from ._data_lookup import FoundData, find_data
 from ._frontend import FrontendLink
-from .errors import Text2MLError
+from ..errors import Text2MLError
 
 _HELLO_WAIT = 2.0  # seconds to wait for the extension's hello before falling back
 _INSERT_WAIT = 10.0  # seconds to wait for the extension to confirm an insert
@@ -123,7 +123,7 @@ class Text2ML(Magics):
             _check_name(options["pipeline_name"])
         except Text2MLError as exc:
             raise UsageError(str(exc)) from None
-        from .engine import run
+        from ..engine import run
 
         def work(on_event: Any, stop: Any) -> Any:
             return run(task, found.data, on_event=on_event, stop=stop, **options)
@@ -170,7 +170,7 @@ class Text2ML(Magics):
             raise UsageError(f"{exc}\nResume needs the run's data ({last.found.origin}) "
                              "in the kernel again.") from None
         budget = margs.merged(args.budget, self.budget)
-        from .resume import resume
+        from ..resume import resume
 
         previous = last.result if last.result is not None else last.found.run_folder
 
@@ -251,7 +251,7 @@ class Text2ML(Magics):
         return self.last
 
     def _export(self, last: _LastRun, path_text: str) -> None:
-        from .program import cells_to_notebook, write_notebook
+        from ..program import cells_to_notebook, write_notebook
         from .writeback import cell_payloads
 
         path = Path(path_text).expanduser()
@@ -331,7 +331,7 @@ async def _drive_async(flow: Generator[Any, Any, Any]) -> Any:
 
 # ---------------------------------------------------------------------- helpers
 def _check_provider(provider: str) -> None:
-    from .providers import get_provider
+    from ..providers import get_provider
 
     get_provider(provider)  # raises Text2MLError naming the providers there are
 
@@ -348,7 +348,7 @@ _NOTEBOOK_JSON = "notebook.json"  # in the run folder: what resume needs after a
 
 
 def _remember(result: Any, found: FoundData, anchor: str) -> None:
-    from ._runfolder import write_atomic
+    from .._runfolder import write_atomic
 
     write_atomic(Path(result.run_dir) / _NOTEBOOK_JSON, json.dumps(
         {"anchor": anchor, "data_name": found.name, "data_path": found.path}))
@@ -369,7 +369,7 @@ def _last_on_disk(run_dir: Path) -> _LastRun | None:
 def _load_cells(found: FoundData) -> list[Any]:
     if not found.path:
         return []
-    from .program import load_cell
+    from ..program import load_cell
 
     return [load_cell(found.name, found.path)]
 
@@ -428,8 +428,7 @@ def load_ipython_extension(shell: Any) -> None:
     if "Text2ML" in shell.magics_manager.registry:
         return  # loading twice must not stack transformers or hooks
     magics = Text2ML(shell=shell)
-    shell.register_magics(magics)
-    shell.configurables.append(magics)
+    shell.register_magics(magics)  # Magics.__init__ already joined shell.configurables
     shell.input_transformers_post.append(_AsyncCellTransformer(shell))
 
     def remember_cell(info: Any) -> None:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .events import Event
+from ..events import Event
 
 _TICK = 0.1  # seconds between display refreshes
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import events as ev
-from .slots import SLOTS
+from .. import events as ev
+from ..slots import SLOTS
 
 # Trial states as the events name them (optuna's TrialState names, lower case).
 COMPLETE = "complete"

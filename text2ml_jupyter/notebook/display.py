@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._progress import RunProgress
-from .events import Event
+from ..events import Event
 
 _REFRESH = 0.2  # seconds between dashboard refreshes: each one is a message to the browser
 

@@ -8,12 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import Text2MLError
+from ..errors import Text2MLError
 
 # The files the command line reads too (cli.load_data): CSV (optionally compressed), TSV,
 # Parquet.
 _PATH_IN_TEXT = re.compile(r"""[\w./~\\-]+\.(?:csv(?:\.(?:gz|bz2|zip|xz|zst))?|tsv(?:\.gz)?"""
                            r"""|tab|parquet|pq)\b""", re.IGNORECASE)
+
+
+# DataFrames the generated program defines (program.py): never guessed as the data.
+_GENERATED = frozenset({"X", "data", "new_rows"})
 
 
 @dataclass
@@ -54,13 +58,13 @@ def _listing(frames: dict[str, Any]) -> str:
 
 
 def _is_data_file(path_text: str) -> bool:
-    from .cli import _data_suffix
+    from ..cli import _data_suffix
 
     return _data_suffix(Path(path_text)) is not None
 
 
 def _file(path_text: str) -> FoundData:
-    from .cli import derive_data_name, load_data
+    from ..cli import derive_data_name, load_data
 
     path = Path(path_text).expanduser()
     if not path.is_file():
@@ -95,6 +99,9 @@ def find_data(namespace: dict[str, Any], requested: str | None, task: str) -> Fo
         raise Text2MLError(f"--data {requested}: there is no variable named {requested!r}.",
                            f"{_listing(frames)}. Run the cell that creates it first, or "
                            "pass a CSV/Parquet path.")
+    # The generated cells define DataFrames of their own (X, data, new_rows); after they
+    # ran, they are not candidates for the data (and "data" is a common word in tasks).
+    frames = {n: v for n, v in frames.items() if n not in _GENERATED} or frames
     mentioned = [name for name in frames if re.search(rf"(?<![\w.]){re.escape(name)}\b", task)]
     if len(mentioned) == 1:
         name = mentioned[0]

@@ -29,7 +29,7 @@ class FrontendLink:
         try:
             from comm import create_comm
 
-            from . import __version__
+            from .. import __version__
 
             self._comm = create_comm(target_name=TARGET,
                                      data={"type": "hello", "version": __version__})
