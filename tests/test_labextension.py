@@ -37,7 +37,8 @@ def test_the_built_extension_is_installed_and_enabled() -> None:
 
 
 @pytest.mark.skipif(not (LABEXT / "node_modules").is_dir() or shutil.which("node") is None,
-                    reason="labextension/node_modules is made by `pip install -e .` (needs Node.js)")
+                    reason="labextension/node_modules is made by `pip install -e .` "
+                           "(needs Node.js)")
 def test_typescript_unit_tests_pass() -> None:
     """insert.ts (which cells to delete, where to insert) and digest.ts, under node --test."""
     out = subprocess.run([str(BIN / "jlpm"), "test"], cwd=LABEXT, capture_output=True,

@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["run", "resume", "Result", "TaskSpec", "infer_spec", "Candidate", "Event", "Text2MLError",
+__all__ = ["run", "resume", "Result", "TaskSpec", "infer_spec", "Candidate", "Event",
+           "Text2MLError",
            "__version__"]
 
 # Heavy modules (pandas, scikit-learn, Optuna) load on first use, so importing the package
