@@ -20,7 +20,7 @@ _ensure_chromium() {
     echo "[setup] installing Debian's chromium for the browser tests (apt-get)" >&2
     local log=/tmp/text2ml-apt.log
     if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-           $sudo apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; } \
+           $sudo apt-get install -y -qq chromium; } \
            >"$log" 2>&1; then
         tail -n 20 "$log" >&2
         echo "[setup] error: apt-get could not install chromium (log: $log)." >&2
