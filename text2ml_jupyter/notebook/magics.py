@@ -288,45 +288,56 @@ class Text2ML(Magics):
 
 
 # ---------------------------------------------------------------------- drivers
-def _drive_sync(flow: Generator[Any, Any, Any]) -> Any:
-    """Run a flow, blocking: nothing can arrive over comms meanwhile, so waits are
-    answered at once."""
-    value: Any = None
-    pending: BaseException | None = None
-    while True:
+class _Flow:
+    """Steps a flow generator: it yields ("run", LiveRun) or ("wait", predicate, seconds)
+    and gets back the run's result (or its exception, thrown in) or the wait's outcome."""
+
+    def __init__(self, flow: Generator[Any, Any, Any]) -> None:
+        self._flow = flow
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.done = False
+
+    def next_request(self) -> Any:
         try:
-            request = flow.throw(pending) if pending is not None else flow.send(value)
+            if self.error is not None:
+                error, self.error = self.error, None
+                return self._flow.throw(error)
+            return self._flow.send(self.value)
         except StopIteration as stop:
-            return stop.value
-        pending = None
+            self.done, self.value = True, stop.value
+            return None
+
+
+def _drive_sync(flow: Generator[Any, Any, Any]) -> Any:
+    """Run a flow, blocking: nothing can arrive over comms meanwhile, so a wait is
+    answered at once."""
+    step = _Flow(flow)
+    while (request := step.next_request()) is not None:
         if request[0] == "run":
             try:
-                value = request[1].run_sync()
-            except BaseException as exc:  # noqa: BLE001 - handed to the flow to report
-                pending = exc
+                step.value = request[1].run_sync()
+            except BaseException as exc:  # noqa: BLE001 - thrown into the flow to report
+                step.error = exc
         else:
-            value = bool(request[1]())
+            step.value = bool(request[1]())
+    return step.value
 
 
 async def _drive_async(flow: Generator[Any, Any, Any]) -> Any:
     """Run a flow in the kernel's event loop: comm messages are handled while it waits."""
     from ._live import wait_for
 
-    value: Any = None
-    pending: BaseException | None = None
-    while True:
-        try:
-            request = flow.throw(pending) if pending is not None else flow.send(value)
-        except StopIteration as stop:
-            return stop.value
-        pending = None
+    step = _Flow(flow)
+    while (request := step.next_request()) is not None:
         if request[0] == "run":
             try:
-                value = await request[1].run_async()
-            except BaseException as exc:  # noqa: BLE001 - handed to the flow to report
-                pending = exc
+                step.value = await request[1].run_async()
+            except BaseException as exc:  # noqa: BLE001 - thrown into the flow to report
+                step.error = exc
         else:
-            value = await wait_for(request[1], request[2])
+            step.value = await wait_for(request[1], request[2])
+    return step.value
 
 
 # ---------------------------------------------------------------------- helpers
