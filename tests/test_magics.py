@@ -445,7 +445,7 @@ def test_magic_passes_the_found_data_and_options(
     assert call["data"] is frames["other"] and call["data_name"] == "other"
     assert (call["time_budget"], call["seed"], call["candidates"]) == (7.0, 4, 2)
     assert (call["target"], call["metric"], call["roles"]) == ("b", "rmse", {"b": "numeric"})
-    assert call["pipeline_name"] == "pipeline" and call["provider"] == "offline"
+    assert call["pipeline_name"] == "pipeline" and call["provider"].name == "offline"
     assert call["run_dir"] == str(tmp_path / "runs")
     assert call["n_workers"] is None and call["memory_limit_mb"] is None
 

@@ -63,6 +63,25 @@ class RunOptions:
     run_dir: Path | None = None
     quiet: bool = False
     roles: tuple[tuple[str, str], ...] = ()
+    provider: str = "auto"
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    cache: bool = True
+    send_examples: bool = True
+    catalog: bool = True
+
+    def provider_options(self) -> dict[str, Any]:
+        """Options for ``providers.get_provider`` (LLM settings; the key stays in the env)."""
+        root = self.run_dir or Path(".text2ml")
+        options: dict[str, Any] = {"api_key_env": self.api_key_env, "catalog": self.catalog,
+                                   "send_examples": self.send_examples,
+                                   "cache_dir": str(root / "llm-cache") if self.cache else None}
+        if self.model:
+            options["model"] = self.model
+        if self.base_url:
+            options["base_url"] = self.base_url
+        return options
 
 
 # Argument types, shared with the magics' parser (notebook/_magic_args.py).
@@ -157,6 +176,26 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the run folder (default: .text2ml/<run-id>/)")
     run.add_argument("--quiet", "-q", action="store_true",
                      help="print only the final score and where the outputs went")
+    llm = run.add_argument_group(
+        "LLM provider", "The key and endpoint come from the environment: OPENAI_API_KEY "
+        "(or --api-key-env NAME) and OPENAI_BASE_URL for any OpenAI-compatible server.")
+    llm.add_argument("--provider", choices=("auto", "offline", "openai"), default="auto",
+                     help="who writes the candidates: offline (built-in catalog), openai "
+                          "(an LLM, competing with the catalog), auto (openai when a key or "
+                          "base URL is set; default)")
+    llm.add_argument("--model", default=None, metavar="NAME",
+                     help="the LLM's model name (default: $OPENAI_MODEL or gpt-4o-mini)")
+    llm.add_argument("--base-url", default=None, metavar="URL",
+                     help="an OpenAI-compatible endpoint, e.g. http://localhost:11434/v1")
+    llm.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="NAME",
+                     help="the environment variable holding the key (default: %(default)s)")
+    llm.add_argument("--no-cache", dest="cache", action="store_false",
+                     help="do not reuse cached LLM answers (they are cached by request)")
+    llm.add_argument("--no-examples", dest="send_examples", action="store_false",
+                     help="send no example values of the data to the LLM (schema and "
+                          "statistics only)")
+    llm.add_argument("--no-catalog", dest="catalog", action="store_false",
+                     help="LLM candidates only, without the offline catalog's")
 
     execute = commands.add_parser(
         "execute",
@@ -216,6 +255,13 @@ def parse_args(argv: Sequence[str] | None = None) -> RunOptions | ExecuteOptions
         run_dir=args.run_dir,
         quiet=args.quiet,
         roles=tuple(args.role),
+        provider=args.provider,
+        model=args.model,
+        base_url=args.base_url,
+        api_key_env=args.api_key_env,
+        cache=args.cache,
+        send_examples=args.send_examples,
+        catalog=args.catalog,
     )
 
 
@@ -443,12 +489,16 @@ def run_command(options: RunOptions, *, stdout: TextIO | None = None) -> int:
         run_dir=options.run_dir,
         data_name=data_name,
         roles=dict(options.roles) or None,
+        provider=options.provider,
+        provider_options=options.provider_options(),
         on_event=printer,
     )
     printer.spec(result.spec)
     written = write_outputs(result, options.data, options.out)
 
     printer.line(final_score_line(result))
+    if getattr(result, "usage", None) is not None:
+        printer.line(result.usage.summary())
     printer.line(f"Run folder: {result.run_dir}")
     for path in written:
         kind = "Notebook" if path.suffix.lower() == ".ipynb" else "Program"

@@ -10,12 +10,14 @@ One wall-clock budget covers all of it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import keyword
 import math
 import os
 import pickle
 import threading
 import time
+from concurrent.futures import TimeoutError as FutureTimeout
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +36,8 @@ from .sandbox import Limits, WorkerPool
 from .search import (Budget, Search, create_study, default_params, enqueue_defaults,
                      local_params)
 from .slots import SLOTS
-from .spec import TaskSpec, infer_spec, training_data
+from .spec import TaskSpec, training_data
+from .understand import understand
 from .testing import run_contract_tests
 
 _MAX_REPAIR_ROUNDS = 2
@@ -64,6 +67,7 @@ class Result:
     n_trials: int
     notes: list[str] = field(default_factory=list)
     program: Any = None  # the program.Program behind code and cells
+    usage: Any = None  # LLM calls, tokens and cost (providers._usage.Usage), if an LLM wrote
 
     def summary(self) -> str:
         """A few plain-text lines: score, protocol, chosen modules, time."""
@@ -92,6 +96,7 @@ def run(
     metric: str | None = None,
     seed: int = 0,
     provider: str | Provider = "offline",
+    provider_options: dict[str, Any] | None = None,
     candidates: int = 4,
     run_dir: str | os.PathLike[str] | None = None,
     storage: str | None = None,
@@ -112,6 +117,11 @@ def run(
     (``stop.set()``) or interrupted (Ctrl-C) returns the best pipeline found so far.
     Problems with the task, data or options raise ``Text2MLError`` with how to fix them.
 
+    ``provider`` is "offline" (the built-in catalog), "openai" (an OpenAI-compatible LLM
+    competing with the catalog; ``provider_options`` are ``providers.openai.LLMSettings``
+    fields such as model, base_url, cache_dir, send_examples, plus catalog=False to leave
+    the catalog out), "auto" (openai when a key or base URL is configured), or an object.
+
     ``roles`` overrides column roles ({"alive": "categorical"} keeps a column flagged as
     leakage). ``storage`` is any Optuna storage (URL or object); by default a journal file
     in the run folder.
@@ -125,6 +135,7 @@ def run(
                            "Use candidates=4 (candidates per module), or any number >= 1.")
     emit = ev.Emitter(on_event)
     stop = stop or threading.Event()
+    chosen_provider = get_provider(provider, **(provider_options or {}))
     run_id = new_run_id()
     folder = RunFolder.create(Path(run_dir or ".text2ml"), run_id)
     workers = n_workers or max(1, min(os.cpu_count() or 1, 8))
@@ -133,13 +144,14 @@ def run(
     try:
         with _quiet_optuna():
             return _run(task, frame, budget=budget, target=target, metric=metric, seed=seed,
-                        provider=get_provider(provider), k=candidates, folder=folder,
+                        provider=chosen_provider, k=candidates, folder=folder,
                         storage=storage, data_name=data_name, pipeline_name=pipeline_name,
                         pos_label=pos_label, task_type=task_type, roles=roles, emit=emit,
                         stop=stop, pool=pool)
     finally:
         pool.close()
         folder.clean_scratch()
+        getattr(chosen_provider, "close", lambda: None)()
 
 
 def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
@@ -148,16 +160,22 @@ def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
          task_type: str | None, roles: dict[str, str] | None, emit: ev.Emitter,
          stop: threading.Event, pool: WorkerPool) -> Result:
     _stage(emit, budget, "understand", "Understanding the task")
-    spec = infer_spec(task, frame, target=target, metric=metric, task_type=task_type,
-                      pos_label=pos_label, roles=roles)
+    summary = _data_summary(provider, frame)
+    proposal = _with_time_limit(lambda: provider.propose_spec(task, summary),
+                                0.25 * budget.remaining()) if summary is not None else None
+    spec = understand(task, frame, proposal=proposal, target=target, metric=metric,
+                      task_type=task_type, pos_label=pos_label, roles=roles)
+    _usage(emit, provider)
     X, y = training_data(spec, frame)
     evaluation = choose_evaluation(y, classification=spec.is_classification, seed=seed)
     folder.write_json("spec.json", spec.to_dict())
     emit(ev.SPEC, spec.summary(), spec=spec, evaluation=evaluation)
     job = _ship_data(frame, folder, spec)
 
+    # Generation prompts see the model's inputs and the target, not the excluded columns.
+    used = _data_summary(provider, frame[[*spec.features, spec.target]])
     context = GenerationContext(spec=spec, n_rows=len(X), n_features=X.shape[1], seed=seed,
-                                k=k, extra=_target_stats(spec, y))
+                                k=k, extra=_target_stats(spec, y), data_summary=used or "")
     accepted, every = _generate_and_test(provider, pool, context, job=job, budget=budget,
                                          emit=emit, stop=stop)
     folder.write_candidates(every)
@@ -167,9 +185,15 @@ def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
     study.set_user_attr("evaluation", evaluation.to_dict())
     study.set_user_attr("candidates", [c.to_dict() for c in every if c.status == PASSED])
     enqueue_defaults(study, accepted)
-    return search_and_finish(study, accepted, every, spec, evaluation, job=job, budget=budget,
-                             folder=folder, storage=storage, data_name=data_name,
-                             pipeline_name=pipeline_name, emit=emit, stop=stop, pool=pool)
+    result = search_and_finish(study, accepted, every, spec, evaluation, job=job,
+                               budget=budget, folder=folder, storage=storage,
+                               data_name=data_name, pipeline_name=pipeline_name, emit=emit,
+                               stop=stop, pool=pool)
+    result.usage = getattr(provider, "usage", None)
+    result.notes += getattr(provider, "notes", [])
+    if result.usage is not None:
+        folder.write_json("usage.json", dataclasses.asdict(result.usage))
+    return result
 
 
 def _ship_data(frame: pd.DataFrame, folder: RunFolder, spec: TaskSpec) -> dict[str, Any]:
@@ -234,7 +258,8 @@ def _generate_and_test(provider: Provider, pool: WorkerPool, context: Generation
 
     for index, slot in enumerate(SLOTS):
         _stage(emit, budget, f"generate:{slot.name}", f"Generating candidates for {slot.name}")
-        batch = _unique_names(provider.generate(slot, context), every)
+        batch = _unique_names(_generated(provider, slot, context, budget), every)
+        _usage(emit, provider)
         upstream = [accepted[s.name][0] for s in SLOTS[:index]]
         for round_ in range(_MAX_REPAIR_ROUNDS + 1):
             every += batch
@@ -245,8 +270,10 @@ def _generate_and_test(provider: Provider, pool: WorkerPool, context: Generation
                                should_stop=stop.is_set)
             if round_ == _MAX_REPAIR_ROUNDS or stop.is_set():
                 break
-            repaired = [provider.repair(c, c.reason or "", context)
+            repaired = [_with_time_limit(lambda c=c: provider.repair(c, c.reason or "", context),
+                                         0.5 * budget.remaining())
                         for c in batch if c.status == FAILED]
+            _usage(emit, provider)
             batch = _unique_names([c for c in repaired if c is not None], every)
             if not batch:
                 break
@@ -304,6 +331,51 @@ def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec
         return program, pickle.loads(blob), score, dict(params), notes
     raise Text2MLError(f"No pipeline could be fitted on all rows: {last_error}",
                        "Check the data for the problem named above.")
+
+
+def _generated(provider: Provider, slot: Any, context: GenerationContext,
+               budget: Budget) -> list[Candidate]:
+    """The slot's candidates. A provider with batches (LLM + catalog) returns futures: the
+    ready ones come first; an LLM batch not back within its share of the budget is left."""
+    batches = getattr(provider, "generate_batches", None)
+    if batches is None:
+        return provider.generate(slot, context)
+    out: list[Candidate] = []
+    for future in batches(slot, context):
+        try:
+            out += future.result(timeout=max(0.0, 0.5 * budget.remaining()))
+        except FutureTimeout:
+            getattr(provider, "notes", []).append(
+                f"The LLM's {slot.name} candidates did not come back within the budget.")
+    return out
+
+
+def _with_time_limit(call: Callable[[], Any], seconds: float) -> Any:
+    """``call()`` on a thread, or None if it takes longer than ``seconds`` (an LLM call
+    must not eat the search's budget; its answer, if any, is dropped)."""
+    box: list[Any] = [None]
+    thread = threading.Thread(target=lambda: box.__setitem__(0, call()), daemon=True,
+                              name="text2ml-llm-call")
+    thread.start()
+    thread.join(max(0.0, seconds))
+    return None if thread.is_alive() else box[0]
+
+
+def _data_summary(provider: Provider, frame: pd.DataFrame) -> str | None:
+    """The schema summary an LLM sees (None for providers that read no prompt)."""
+    if not hasattr(provider, "propose_spec"):
+        return None
+    from .providers.prompts import schema_summary
+
+    settings = getattr(getattr(provider, "llm", provider), "settings", None)
+    return schema_summary(frame, send_examples=getattr(settings, "send_examples", True))
+
+
+def _usage(emit: ev.Emitter, provider: Provider) -> None:
+    usage = getattr(provider, "usage", None)
+    if usage is not None and usage.calls:
+        emit(ev.USAGE, usage.summary(), usage=dataclasses.asdict(usage),
+             summary=usage.summary())
 
 
 def refit_program(context: Any, *, data_path: str, build_code: str, data_name: str,

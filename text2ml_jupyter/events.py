@@ -13,6 +13,7 @@ STAGE = "stage"  # a phase starts: understand, generate <slot>, search, refit
 SPEC = "spec"  # the TaskSpec is known
 CANDIDATE = "candidate"  # a candidate changed status (testing, passed, failed)
 TRIAL = "trial"  # a trial finished (complete, pruned, failed)
+USAGE = "usage"  # LLM calls, tokens and cost so far
 DONE = "done"  # the result is ready
 
 

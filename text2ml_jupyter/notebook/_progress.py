@@ -56,6 +56,7 @@ class RunProgress:
         self.spec: Any = None
         self.evaluation: Any = None
         self.budget: float | None = None
+        self.usage = ""  # LLM calls, tokens and cost so far ("" without an LLM)
         self.elapsed = 0.0
         self._elapsed_at: float | None = None  # clock time when ``elapsed`` was reported
         self.candidates: dict[str, dict[str, CandidateRow]] = {s: {} for s in _SLOT_NAMES}
@@ -119,11 +120,16 @@ class RunProgress:
         data = getattr(event, "data", None) or {}
         handler = {ev.STAGE: self._on_stage, ev.SPEC: self._on_spec,
                    ev.CANDIDATE: self._on_candidate, ev.TRIAL: self._on_trial,
-                   ev.DONE: self._on_done}.get(getattr(event, "kind", None))
+                   ev.DONE: self._on_done, ev.USAGE: self._on_usage,
+                   }.get(getattr(event, "kind", None))
         with self.lock:
             self._clock_fields(data)
             if handler is not None:
                 handler(data)
+
+    def _on_usage(self, data: dict[str, Any]) -> None:
+        # the engine's one-line summary, e.g. "LLM: 9 calls (3 cached), ... tokens, ~$0.004"
+        self.usage = str(data.get("summary") or self.usage or "")
 
     def _clock_fields(self, data: dict[str, Any]) -> None:
         budget = _number(data.get("budget"))

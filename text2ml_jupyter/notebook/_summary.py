@@ -381,6 +381,8 @@ def optimization_html(progress: RunProgress, *, bar: bool = True) -> str:
     if bar:
         parts.append(time_bar_html(progress))
     parts.append(f"<div>Trials: {_esc(_trial_counts(progress))}</div>")
+    if progress.usage:
+        parts.append(f"<div>{_esc(progress.usage)}</div>")
     parts.append(f"<div>Best {_esc(metric_label(progress))}: "
                  f"<b>{_esc(_score(progress.best))}</b></div>")
     parts.append(curve_svg(progress))
@@ -393,6 +395,8 @@ def optimization_text(progress: RunProgress) -> str:
              f"  Time: {time_text(progress)}",
              f"  Trials: {_trial_counts(progress)}",
              f"  Best {metric_label(progress)}: {_score(progress.best)}"]
+    if progress.usage:
+        lines.append(f"  {progress.usage}")
     if len(progress.curve) > 1:
         lines.append("  Best so far: " + " → ".join(
             f"{_score(v)} ({_seconds(t)})" for t, v in progress.curve[-6:]))

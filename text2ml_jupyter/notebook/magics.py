@@ -47,10 +47,25 @@ class Text2ML(Magics):
     budget = Float(60.0, help="Seconds per run: understanding, generation, tests, search, "
                    "refit (--budget).").tag(config=True)
     candidates = Integer(4, help="Candidates per module (--candidates).").tag(config=True)
-    provider = Unicode("offline", help="Who writes the candidates: 'offline' (built-in "
-                       "catalog) (--provider).").tag(config=True)
-    model = Unicode("", help="The LLM's model name, for LLM providers (--model)."
+    provider = Unicode("auto", help="Who writes the candidates: 'offline' (built-in "
+                       "catalog), 'openai' (an OpenAI-compatible LLM, with the catalog), "
+                       "'auto' (openai when a key or base URL is set) (--provider)."
+                       ).tag(config=True)
+    model = Unicode("", help="The LLM's model name (--model; default $OPENAI_MODEL or "
+                    "gpt-4o-mini).").tag(config=True)
+    base_url = Unicode("", help="An OpenAI-compatible endpoint, e.g. "
+                       "http://localhost:11434/v1 (default $OPENAI_BASE_URL).").tag(config=True)
+    api_key_env = Unicode("OPENAI_API_KEY", help="The environment variable holding the "
+                          "API key (the key itself is never stored).").tag(config=True)
+    temperature = Float(0.2, help="The LLM's sampling temperature.").tag(config=True)
+    timeout = Float(60.0, help="Seconds per LLM request (retried with backoff)."
                     ).tag(config=True)
+    cache = Bool(True, help="Reuse cached LLM answers for identical requests (--no-cache "
+                 "for one run).").tag(config=True)
+    send_examples = Bool(True, help="Let prompts carry a few example values per column; "
+                         "False sends schema and statistics only.").tag(config=True)
+    catalog = Bool(True, help="Let the offline catalog's candidates compete with the "
+                   "LLM's.").tag(config=True)
     seed = Integer(0, help="Random seed of the search and validation (--seed)."
                    ).tag(config=True)
     name = Unicode("pipeline", help="Kernel variable that receives the fitted pipeline "
@@ -107,16 +122,18 @@ class Text2ML(Magics):
             else:
                 found = find_data(self.shell.user_ns, args.data, task)
             provider = margs.merged(args.provider, self.provider)
-            _check_provider(provider)
-            if margs.merged(args.model, self.model) and provider == "offline":
-                print("text2ml: --model / Text2ML.model name an LLM; the offline provider "
-                      "does not use one.")
+            from ..providers import get_provider
+
+            # Built here so a missing key or endpoint is reported before anything runs.
+            writer = get_provider(provider, **self._provider_options(args))
+            if args.model and provider == "offline":
+                print("text2ml: --model names an LLM; the offline provider does not use one.")
             options = dict(
                 time_budget=margs.merged(args.budget, self.budget),
                 target=args.target, metric=args.metric,
                 seed=margs.merged(args.seed, self.seed),
                 candidates=margs.merged(args.candidates, self.candidates),
-                provider=provider, roles=args.roles or None,
+                provider=writer, roles=args.roles or None,
                 data_name=found.name, pipeline_name=margs.merged(args.name, self.name),
                 run_dir=self.run_dir, n_workers=self.n_workers or None,
                 memory_limit_mb=self.memory_limit_mb or None)
@@ -241,6 +258,20 @@ class Text2ML(Magics):
                 "so front ends that support it (classic Notebook, VS Code) get it as one "
                 "new cell below.")
 
+    def _provider_options(self, args: Any) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "api_key_env": self.api_key_env, "temperature": self.temperature,
+            "timeout": self.timeout, "send_examples": self.send_examples,
+            "catalog": self.catalog,
+            "cache_dir": str(Path(self.run_dir) / "llm-cache")
+            if margs.merged(args.cache, self.cache) else None}
+        model = margs.merged(args.model, self.model)
+        if model:
+            options["model"] = model
+        if self.base_url:
+            options["base_url"] = self.base_url
+        return options
+
     # ------------------------------------------------------------------ subcommands
     def _require_last(self, *, on_disk: bool = False) -> _LastRun:
         if self.last is None and on_disk:
@@ -341,12 +372,6 @@ async def _drive_async(flow: Generator[Any, Any, Any]) -> Any:
 
 
 # ---------------------------------------------------------------------- helpers
-def _check_provider(provider: str) -> None:
-    from ..providers import get_provider
-
-    get_provider(provider)  # raises Text2MLError naming the providers there are
-
-
 def _check_name(name: str) -> None:
     import keyword
 

@@ -41,12 +41,33 @@ class Provider(Protocol):
                context: GenerationContext) -> Candidate | None: ...
 
 
-def get_provider(name: str | Provider, **options: Any) -> Provider:
-    """A provider by name ("offline"), or the given provider object as is."""
+PROVIDERS = ("auto", "offline", "openai")
+
+
+def get_provider(name: str | Provider, *, catalog: bool = True, **options: Any) -> Provider:
+    """A provider by name, or the given provider object as is.
+
+    "offline": the built-in catalog. "openai": an OpenAI-compatible LLM (``options`` are
+    ``LLMSettings`` fields; key and endpoint from the environment), competing with the
+    catalog unless ``catalog=False``. "auto": "openai" when a key or base URL is
+    configured, else "offline".
+    """
     if not isinstance(name, str):
         return name
-    if name == "offline":
-        from .offline import OfflineProvider
+    from .offline import OfflineProvider
 
-        return OfflineProvider(**options)
-    raise Text2MLError(f"Unknown provider {name!r}.", "Use provider='offline'.")
+    if name == "auto":
+        from .openai import LLMSettings
+
+        name = "openai" if LLMSettings.configured(
+            options.get("api_key_env") or "OPENAI_API_KEY") else "offline"
+    if name == "offline":
+        return OfflineProvider()
+    if name == "openai":
+        from .mixed import MixedProvider
+        from .openai import LLMSettings, OpenAIProvider
+
+        llm = OpenAIProvider(LLMSettings.resolve(**options))
+        return MixedProvider(llm, OfflineProvider()) if catalog else llm
+    raise Text2MLError(f"Unknown provider {name!r}.",
+                       f"Use one of: {', '.join(PROVIDERS)} (e.g. --provider offline).")
