@@ -17,7 +17,6 @@ import os
 import pickle
 import threading
 import time
-from concurrent.futures import TimeoutError as FutureTimeout
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ import pandas as pd
 
 from . import events as ev
 from ._runfolder import RunFolder, new_run_id
-from .candidates import FAILED, PASSED, Candidate
+from .candidates import PASSED, Candidate
 from .errors import Text2MLError
 from .evaluation import Evaluation, choose_evaluation
 from .metrics import REGRESSION, get_metric
@@ -37,10 +36,9 @@ from .search import (Budget, Search, create_study, default_params, enqueue_defau
                      local_params)
 from .slots import SLOTS
 from .spec import TaskSpec, training_data
+from .generation import data_summary, generate_and_test, report_usage, with_time_limit
 from .understand import understand
-from .testing import run_contract_tests
 
-_MAX_REPAIR_ROUNDS = 2
 _REFIT = "text2ml_jupyter.engine:refit_program"
 
 
@@ -160,12 +158,12 @@ def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
          task_type: str | None, roles: dict[str, str] | None, emit: ev.Emitter,
          stop: threading.Event, pool: WorkerPool) -> Result:
     _stage(emit, budget, "understand", "Understanding the task")
-    summary = _data_summary(provider, frame)
-    proposal = _with_time_limit(lambda: provider.propose_spec(task, summary),
+    summary = data_summary(provider, frame)
+    proposal = with_time_limit(lambda: provider.propose_spec(task, summary),
                                 0.25 * budget.remaining()) if summary is not None else None
     spec = understand(task, frame, proposal=proposal, target=target, metric=metric,
                       task_type=task_type, pos_label=pos_label, roles=roles)
-    _usage(emit, provider)
+    report_usage(emit, provider)
     X, y = training_data(spec, frame)
     evaluation = choose_evaluation(y, classification=spec.is_classification, seed=seed)
     folder.write_json("spec.json", spec.to_dict())
@@ -173,10 +171,10 @@ def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
     job = _ship_data(frame, folder, spec)
 
     # Generation prompts see the model's inputs and the target, not the excluded columns.
-    used = _data_summary(provider, frame[[*spec.features, spec.target]])
+    used = data_summary(provider, frame[[*spec.features, spec.target]])
     context = GenerationContext(spec=spec, n_rows=len(X), n_features=X.shape[1], seed=seed,
                                 k=k, extra=_target_stats(spec, y), data_summary=used or "")
-    accepted, every = _generate_and_test(provider, pool, context, job=job, budget=budget,
+    accepted, every = generate_and_test(provider, pool, context, job=job, budget=budget,
                                          emit=emit, stop=stop)
     folder.write_candidates(every)
     study = create_study(direction=spec.direction, seed=seed,
@@ -243,52 +241,6 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
     return result
 
 
-def _generate_and_test(provider: Provider, pool: WorkerPool, context: GenerationContext, *,
-                       job: dict[str, Any], budget: Budget, emit: ev.Emitter,
-                       stop: threading.Event) -> tuple[dict[str, list[Candidate]], list[Candidate]]:
-    """Slot by slot: generate K candidates in the context of the accepted upstream ones,
-    test each in that context, give failures back for repair; keep what passed."""
-    accepted: dict[str, list[Candidate]] = {}
-    every: list[Candidate] = []
-    per_test = max(10.0, min(30.0, 0.2 * budget.seconds))
-    pool.warm()  # imports finish here, so a test's time limit measures the candidate only
-
-    def changed(candidate: Candidate) -> None:
-        emit(ev.CANDIDATE, _candidate_message(candidate), candidate=candidate)
-
-    for index, slot in enumerate(SLOTS):
-        _stage(emit, budget, f"generate:{slot.name}", f"Generating candidates for {slot.name}")
-        batch = _unique_names(_generated(provider, slot, context, budget), every)
-        _usage(emit, provider)
-        upstream = [accepted[s.name][0] for s in SLOTS[:index]]
-        for round_ in range(_MAX_REPAIR_ROUNDS + 1):
-            every += batch
-            for candidate in batch:
-                changed(candidate)
-            run_contract_tests(pool, batch, upstream, job=job, deadline=budget.end,
-                               per_test_seconds=per_test, on_change=changed,
-                               should_stop=stop.is_set)
-            if round_ == _MAX_REPAIR_ROUNDS or stop.is_set():
-                break
-            repaired = [_with_time_limit(lambda c=c: provider.repair(c, c.reason or "", context),
-                                         0.5 * budget.remaining())
-                        for c in batch if c.status == FAILED]
-            _usage(emit, provider)
-            batch = _unique_names([c for c in repaired if c is not None], every)
-            if not batch:
-                break
-        passed = [c for c in every if c.slot == slot.name and c.status == PASSED]
-        if not passed:
-            reasons = "; ".join(f"{c.name}: {c.reason}" for c in every if c.slot == slot.name)
-            raise Text2MLError(
-                f"No {slot.name} candidate passed its tests ({reasons or 'none proposed'}).",
-                "Check the data for the problems named above; with an LLM provider, "
-                "try again or another model.")
-        accepted[slot.name] = passed
-        context.accepted = dict(accepted)
-    return accepted, every
-
-
 def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec,
                 evaluation: Evaluation, *, pool: WorkerPool, job: dict[str, Any],
                 budget: Budget, data_name: str, pipeline_name: str,
@@ -331,51 +283,6 @@ def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec
         return program, pickle.loads(blob), score, dict(params), notes
     raise Text2MLError(f"No pipeline could be fitted on all rows: {last_error}",
                        "Check the data for the problem named above.")
-
-
-def _generated(provider: Provider, slot: Any, context: GenerationContext,
-               budget: Budget) -> list[Candidate]:
-    """The slot's candidates. A provider with batches (LLM + catalog) returns futures: the
-    ready ones come first; an LLM batch not back within its share of the budget is left."""
-    batches = getattr(provider, "generate_batches", None)
-    if batches is None:
-        return provider.generate(slot, context)
-    out: list[Candidate] = []
-    for future in batches(slot, context):
-        try:
-            out += future.result(timeout=max(0.0, 0.5 * budget.remaining()))
-        except FutureTimeout:
-            getattr(provider, "notes", []).append(
-                f"The LLM's {slot.name} candidates did not come back within the budget.")
-    return out
-
-
-def _with_time_limit(call: Callable[[], Any], seconds: float) -> Any:
-    """``call()`` on a thread, or None if it takes longer than ``seconds`` (an LLM call
-    must not eat the search's budget; its answer, if any, is dropped)."""
-    box: list[Any] = [None]
-    thread = threading.Thread(target=lambda: box.__setitem__(0, call()), daemon=True,
-                              name="text2ml-llm-call")
-    thread.start()
-    thread.join(max(0.0, seconds))
-    return None if thread.is_alive() else box[0]
-
-
-def _data_summary(provider: Provider, frame: pd.DataFrame) -> str | None:
-    """The schema summary an LLM sees (None for providers that read no prompt)."""
-    if not hasattr(provider, "propose_spec"):
-        return None
-    from .providers.prompts import schema_summary
-
-    settings = getattr(getattr(provider, "llm", provider), "settings", None)
-    return schema_summary(frame, send_examples=getattr(settings, "send_examples", True))
-
-
-def _usage(emit: ev.Emitter, provider: Provider) -> None:
-    usage = getattr(provider, "usage", None)
-    if usage is not None and usage.calls:
-        emit(ev.USAGE, usage.summary(), usage=dataclasses.asdict(usage),
-             summary=usage.summary())
 
 
 def refit_program(context: Any, *, data_path: str, build_code: str, data_name: str,
@@ -458,25 +365,6 @@ def _refit_scale(evaluation: Evaluation) -> float:
     if evaluation.holdout:
         return 1.0 / (1.0 - evaluation.test_size)
     return evaluation.n_splits / (evaluation.n_splits - 1)
-
-
-def _unique_names(batch: list[Candidate], existing: list[Candidate]) -> list[Candidate]:
-    taken = {c.key for c in existing}
-    for candidate in batch:
-        base, n = candidate.name, 2
-        while candidate.key in taken:
-            candidate.name = f"{base}_{n}"
-            n += 1
-        taken.add(candidate.key)
-    return batch
-
-
-def _candidate_message(candidate: Candidate) -> str:
-    if candidate.status == FAILED:
-        return f"  {candidate.key}: failed: {candidate.reason}"
-    if candidate.status == PASSED:
-        return f"  {candidate.key}: passed ({candidate.test_seconds:.1f} s)"
-    return ""
 
 
 def _stage(emit: ev.Emitter, budget: Budget, stage: str, message: str) -> None:

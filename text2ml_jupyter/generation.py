@@ -1,0 +1,139 @@
+"""Generating and testing candidates, slot by slot (Contextual Modular Generation).
+
+For each slot in order the provider writes K candidates knowing the accepted upstream
+ones; each is tested in a worker with those upstream candidates on real rows; failures go
+back to the provider for repair. LLM calls run under a share of the run's budget, so a
+slow endpoint cannot eat the search.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+import pandas as pd
+
+from . import events as ev
+from .candidates import FAILED, PASSED, Candidate
+from .errors import Text2MLError
+from .providers import GenerationContext, Provider
+from .sandbox import WorkerPool
+from .search import Budget
+from .slots import SLOTS
+from .testing import run_contract_tests
+
+_MAX_REPAIR_ROUNDS = 2
+
+
+def generate_and_test(provider: Provider, pool: WorkerPool, context: GenerationContext, *,
+                       job: dict[str, Any], budget: Budget, emit: ev.Emitter,
+                       stop: threading.Event) -> tuple[dict[str, list[Candidate]], list[Candidate]]:
+    """Slot by slot: generate K candidates in the context of the accepted upstream ones,
+    test each in that context, give failures back for repair; keep what passed."""
+    accepted: dict[str, list[Candidate]] = {}
+    every: list[Candidate] = []
+    per_test = max(10.0, min(30.0, 0.2 * budget.seconds))
+    pool.warm()  # imports finish here, so a test's time limit measures the candidate only
+
+    def changed(candidate: Candidate) -> None:
+        emit(ev.CANDIDATE, _candidate_message(candidate), candidate=candidate)
+
+    for index, slot in enumerate(SLOTS):
+        emit(ev.STAGE, f"Generating candidates for {slot.name}", stage=f"generate:{slot.name}",
+             elapsed=budget.elapsed(), budget=budget.seconds)
+        batch = _unique_names(_generated(provider, slot, context, budget), every)
+        report_usage(emit, provider)
+        upstream = [accepted[s.name][0] for s in SLOTS[:index]]
+        for round_ in range(_MAX_REPAIR_ROUNDS + 1):
+            every += batch
+            for candidate in batch:
+                changed(candidate)
+            run_contract_tests(pool, batch, upstream, job=job, deadline=budget.end,
+                               per_test_seconds=per_test, on_change=changed,
+                               should_stop=stop.is_set)
+            if round_ == _MAX_REPAIR_ROUNDS or stop.is_set():
+                break
+            repaired = [with_time_limit(lambda c=c: provider.repair(c, c.reason or "", context),
+                                         0.5 * budget.remaining())
+                        for c in batch if c.status == FAILED]
+            report_usage(emit, provider)
+            batch = _unique_names([c for c in repaired if c is not None], every)
+            if not batch:
+                break
+        passed = [c for c in every if c.slot == slot.name and c.status == PASSED]
+        if not passed:
+            reasons = "; ".join(f"{c.name}: {c.reason}" for c in every if c.slot == slot.name)
+            raise Text2MLError(
+                f"No {slot.name} candidate passed its tests ({reasons or 'none proposed'}).",
+                "Check the data for the problems named above; with an LLM provider, "
+                "try again or another model.")
+        accepted[slot.name] = passed
+        context.accepted = dict(accepted)
+    return accepted, every
+
+
+def _generated(provider: Provider, slot: Any, context: GenerationContext,
+               budget: Budget) -> list[Candidate]:
+    """The slot's candidates. A provider with batches (LLM + catalog) returns futures: the
+    ready ones come first; an LLM batch not back within its share of the budget is left."""
+    batches = getattr(provider, "generate_batches", None)
+    if batches is None:
+        return provider.generate(slot, context)
+    out: list[Candidate] = []
+    for future in batches(slot, context):
+        try:
+            out += future.result(timeout=max(0.0, 0.5 * budget.remaining()))
+        except FutureTimeout:
+            getattr(provider, "notes", []).append(
+                f"The LLM's {slot.name} candidates did not come back within the budget.")
+    return out
+
+
+def with_time_limit(call: Callable[[], Any], seconds: float) -> Any:
+    """``call()`` on a thread, or None if it takes longer than ``seconds`` (an LLM call
+    must not eat the search's budget; its answer, if any, is dropped)."""
+    box: list[Any] = [None]
+    thread = threading.Thread(target=lambda: box.__setitem__(0, call()), daemon=True,
+                              name="text2ml-llm-call")
+    thread.start()
+    thread.join(max(0.0, seconds))
+    return None if thread.is_alive() else box[0]
+
+
+def data_summary(provider: Provider, frame: pd.DataFrame) -> str | None:
+    """The schema summary an LLM sees (None for providers that read no prompt)."""
+    if not hasattr(provider, "propose_spec"):
+        return None
+    from .providers.prompts import schema_summary
+
+    settings = getattr(getattr(provider, "llm", provider), "settings", None)
+    return schema_summary(frame, send_examples=getattr(settings, "send_examples", True))
+
+
+def report_usage(emit: ev.Emitter, provider: Provider) -> None:
+    usage = getattr(provider, "usage", None)
+    if usage is not None and usage.calls:
+        emit(ev.USAGE, usage.summary(), usage=dataclasses.asdict(usage),
+             summary=usage.summary())
+
+
+def _unique_names(batch: list[Candidate], existing: list[Candidate]) -> list[Candidate]:
+    taken = {c.key for c in existing}
+    for candidate in batch:
+        base, n = candidate.name, 2
+        while candidate.key in taken:
+            candidate.name = f"{base}_{n}"
+            n += 1
+        taken.add(candidate.key)
+    return batch
+
+
+def _candidate_message(candidate: Candidate) -> str:
+    if candidate.status == FAILED:
+        return f"  {candidate.key}: failed: {candidate.reason}"
+    if candidate.status == PASSED:
+        return f"  {candidate.key}: passed ({candidate.test_seconds:.1f} s)"
+    return ""
