@@ -55,3 +55,7 @@ def memo_counts(context, paths):
             context.load(path)
             context.memo("rows", lambda: calls.append(path) or len(context.load(path)))
     return calls
+
+
+def env_value(context, variable):
+    return os.environ.get(variable)

@@ -134,3 +134,17 @@ def test_memo_is_made_once_per_dataset(pool, tmp_path):
     pd.DataFrame({"x": [1, 2, 3]}).to_pickle(second)
     made = call(pool, "memo_counts", paths=[str(first), str(second)])
     assert made == [str(first), str(second)]  # once each; dropped when the data changed
+
+
+def test_workers_never_see_secrets_from_the_environment(tmp_path, monkeypatch):
+    """Candidate code is untrusted: an API key in the caller's environment must not be
+    readable by it (it could print it into a test error, or send it away)."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-SECRET-0123456789")
+    monkeypatch.setenv("MY_SERVICE_TOKEN", "tok-secret")
+    monkeypatch.setenv("TEXT2ML_HARMLESS", "visible")
+    monkeypatch.setenv("PYTHONPATH",
+                       os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+    with WorkerPool(1, tmp_path, Limits(memory_mb=2048)) as own:
+        assert call(own, "env_value", variable="TEXT2ML_HARMLESS") == "visible"
+        assert call(own, "env_value", variable="OPENAI_API_KEY") is None
+        assert call(own, "env_value", variable="MY_SERVICE_TOKEN") is None

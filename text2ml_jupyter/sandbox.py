@@ -19,6 +19,7 @@ import contextlib
 import importlib
 import os
 import queue
+import re
 import threading
 import time
 import traceback
@@ -149,7 +150,7 @@ class Worker:
         from multiprocessing.connection import Connection
 
         parent, child = socket.socketpair()
-        env = dict(os.environ, **{name: "1" for name in _THREAD_VARS})
+        env = dict(_without_secrets(os.environ), **{name: "1" for name in _THREAD_VARS})
         package_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (package_root, env.get("PYTHONPATH", "")) if p)
@@ -358,3 +359,12 @@ def _warm_up(context: WorkerContext) -> bool:
     import sklearn.pipeline  # noqa: F401
 
     return True
+
+
+# Environment variables a worker never sees: candidate code is untrusted, and an API key
+# in its environment could be printed into a test error or sent away.
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
+
+
+def _without_secrets(environ: Any) -> dict[str, str]:
+    return {name: value for name, value in environ.items() if not _SECRET_NAME.search(name)}

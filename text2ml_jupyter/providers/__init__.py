@@ -59,8 +59,9 @@ def get_provider(name: str | Provider, *, catalog: bool = True, **options: Any) 
     if name == "auto":
         from .openai import LLMSettings
 
-        name = "openai" if LLMSettings.configured(
-            options.get("api_key_env") or "OPENAI_API_KEY") else "offline"
+        name = "openai" if options.get("base_url") or options.get("api_key") or \
+            LLMSettings.configured(options.get("api_key_env") or "OPENAI_API_KEY") \
+            else "offline"
     if name == "offline":
         return OfflineProvider()
     if name == "openai":
