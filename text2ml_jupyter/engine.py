@@ -36,7 +36,8 @@ from .search import (Budget, Search, create_study, default_params, enqueue_defau
                      local_params)
 from .slots import SLOTS
 from .spec import TaskSpec, training_data
-from .generation import data_summary, generate_and_test, report_usage, with_time_limit
+from .generation import (data_summary, generate_and_test, give_up, llm_seconds, report_usage,
+                         with_time_limit)
 from .understand import understand
 
 _REFIT = "text2ml_jupyter.engine:refit_program"
@@ -78,6 +79,8 @@ class Result:
         for slot, name in self.chosen.items():
             candidate = by_key.get(f"{slot}.{name}")
             lines.append(f"  {slot}: {candidate.description if candidate else name}")
+        if self.usage is not None:
+            lines.append(self.usage.summary())
         lines += [f"Note: {note}" for note in self.notes]
         return "\n".join(lines)
 
@@ -158,9 +161,8 @@ def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
          task_type: str | None, roles: dict[str, str] | None, emit: ev.Emitter,
          stop: threading.Event, pool: WorkerPool) -> Result:
     _stage(emit, budget, "understand", "Understanding the task")
-    summary = data_summary(provider, frame)
-    proposal = with_time_limit(lambda: provider.propose_spec(task, summary),
-                                0.25 * budget.remaining()) if summary is not None else None
+    notes: list[str] = []
+    proposal = _proposed_spec(provider, task, frame, budget, notes)
     spec = understand(task, frame, proposal=proposal, target=target, metric=metric,
                       task_type=task_type, pos_label=pos_label, roles=roles)
     report_usage(emit, provider)
@@ -175,7 +177,7 @@ def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
     context = GenerationContext(spec=spec, n_rows=len(X), n_features=X.shape[1], seed=seed,
                                 k=k, extra=_target_stats(spec, y), data_summary=used or "")
     accepted, every = generate_and_test(provider, pool, context, job=job, budget=budget,
-                                         emit=emit, stop=stop)
+                                        emit=emit, stop=stop, notes=notes)
     folder.write_candidates(every)
     study = create_study(direction=spec.direction, seed=seed,
                          storage=storage or folder.storage(), study_name=folder.run_id)
@@ -188,10 +190,24 @@ def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
                                data_name=data_name, pipeline_name=pipeline_name, emit=emit,
                                stop=stop, pool=pool)
     result.usage = getattr(provider, "usage", None)
-    result.notes += getattr(provider, "notes", [])
+    result.notes += notes + getattr(provider, "notes", [])
     if result.usage is not None:
         folder.write_json("usage.json", dataclasses.asdict(result.usage))
     return result
+
+
+def _proposed_spec(provider: Provider, task: str, frame: pd.DataFrame, budget: Budget,
+                   notes: list[str]) -> dict[str, Any] | None:
+    """The LLM's reading of the task, if it answers within its share of the budget."""
+    summary = data_summary(provider, frame)
+    if summary is None:
+        return None
+    try:
+        return with_time_limit(lambda: provider.propose_spec(task, summary),
+                               llm_seconds(budget))
+    except TimeoutError:
+        give_up(provider, "it did not read the task within its share of the budget", notes)
+        return None
 
 
 def _ship_data(frame: pd.DataFrame, folder: RunFolder, spec: TaskSpec) -> dict[str, Any]:

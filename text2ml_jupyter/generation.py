@@ -29,10 +29,12 @@ _MAX_REPAIR_ROUNDS = 2
 
 
 def generate_and_test(provider: Provider, pool: WorkerPool, context: GenerationContext, *,
-                       job: dict[str, Any], budget: Budget, emit: ev.Emitter,
-                       stop: threading.Event) -> tuple[dict[str, list[Candidate]], list[Candidate]]:
+                      job: dict[str, Any], budget: Budget, emit: ev.Emitter,
+                      stop: threading.Event, notes: list[str]
+                      ) -> tuple[dict[str, list[Candidate]], list[Candidate]]:
     """Slot by slot: generate K candidates in the context of the accepted upstream ones,
-    test each in that context, give failures back for repair; keep what passed."""
+    test each in that context, give failures back for repair; keep what passed. What went
+    wrong with the provider on the way is added to ``notes``."""
     accepted: dict[str, list[Candidate]] = {}
     every: list[Candidate] = []
     per_test = max(10.0, min(30.0, 0.2 * budget.seconds))
@@ -44,7 +46,7 @@ def generate_and_test(provider: Provider, pool: WorkerPool, context: GenerationC
     for index, slot in enumerate(SLOTS):
         emit(ev.STAGE, f"Generating candidates for {slot.name}", stage=f"generate:{slot.name}",
              elapsed=budget.elapsed(), budget=budget.seconds)
-        batch = _unique_names(_generated(provider, slot, context, budget), every)
+        batch = _unique_names(_generated(provider, slot, context, budget, notes), every)
         report_usage(emit, provider)
         upstream = [accepted[s.name][0] for s in SLOTS[:index]]
         for round_ in range(_MAX_REPAIR_ROUNDS + 1):
@@ -56,8 +58,7 @@ def generate_and_test(provider: Provider, pool: WorkerPool, context: GenerationC
                                should_stop=stop.is_set)
             if round_ == _MAX_REPAIR_ROUNDS or stop.is_set():
                 break
-            repaired = [with_time_limit(lambda c=c: provider.repair(c, c.reason or "", context),
-                                         0.5 * budget.remaining())
+            repaired = [_repaired(provider, c, context, budget, notes)
                         for c in batch if c.status == FAILED]
             report_usage(emit, provider)
             batch = _unique_names([c for c in repaired if c is not None], every)
@@ -75,32 +76,73 @@ def generate_and_test(provider: Provider, pool: WorkerPool, context: GenerationC
     return accepted, every
 
 
-def _generated(provider: Provider, slot: Any, context: GenerationContext,
-               budget: Budget) -> list[Candidate]:
+# The most of the budget one LLM answer may take: a slow endpoint must leave the search
+# its time (the catalog's candidates are tested meanwhile).
+LLM_SHARE = 0.12
+
+
+def llm_seconds(budget: Budget) -> float:
+    return max(0.0, min(0.5 * budget.remaining(), LLM_SHARE * budget.seconds))
+
+
+def _generated(provider: Provider, slot: Any, context: GenerationContext, budget: Budget,
+               notes: list[str]) -> list[Candidate]:
     """The slot's candidates. A provider with batches (LLM + catalog) returns futures: the
-    ready ones come first; an LLM batch not back within its share of the budget is left."""
+    ready ones come first; an LLM batch that misses its share of the budget is left, and
+    the LLM is not asked again in this run."""
     batches = getattr(provider, "generate_batches", None)
     if batches is None:
         return provider.generate(slot, context)
     out: list[Candidate] = []
     for future in batches(slot, context):
         try:
-            out += future.result(timeout=max(0.0, 0.5 * budget.remaining()))
+            out += future.result(timeout=llm_seconds(budget))
         except FutureTimeout:
-            getattr(provider, "notes", []).append(
-                f"The LLM's {slot.name} candidates did not come back within the budget.")
+            give_up(provider, f"its {slot.name} candidates did not come back within "
+                              f"{llm_seconds(budget):.0f} s of the budget", notes)
     return out
 
 
+def _repaired(provider: Provider, candidate: Candidate, context: GenerationContext,
+              budget: Budget, notes: list[str]) -> Candidate | None:
+    try:
+        return with_time_limit(lambda: provider.repair(candidate, candidate.reason or "",
+                                                       context), llm_seconds(budget))
+    except TimeoutError:
+        give_up(provider, f"repairing {candidate.key} took too long", notes)
+    except Text2MLError as exc:
+        notes.append(f"{candidate.key} could not be repaired: {exc.problem}")
+    return None
+
+
+def give_up(provider: Provider, reason: str, notes: list[str]) -> None:
+    """Stop asking a slow LLM (a provider that can go on without it says so itself)."""
+    drop = getattr(provider, "drop_llm", None)
+    if drop is not None:
+        drop(reason)
+    else:
+        notes.append(f"The LLM was too slow: {reason}.")
+
+
 def with_time_limit(call: Callable[[], Any], seconds: float) -> Any:
-    """``call()`` on a thread, or None if it takes longer than ``seconds`` (an LLM call
-    must not eat the search's budget; its answer, if any, is dropped)."""
-    box: list[Any] = [None]
-    thread = threading.Thread(target=lambda: box.__setitem__(0, call()), daemon=True,
-                              name="text2ml-llm-call")
+    """``call()`` on a thread, raising TimeoutError after ``seconds`` (its late answer is
+    dropped) and re-raising its exception here, in the caller's thread."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True, name="text2ml-llm-call")
     thread.start()
     thread.join(max(0.0, seconds))
-    return None if thread.is_alive() else box[0]
+    if thread.is_alive():
+        raise TimeoutError
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
 
 
 def data_summary(provider: Provider, frame: pd.DataFrame) -> str | None:

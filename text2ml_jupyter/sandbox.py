@@ -366,5 +366,14 @@ def _warm_up(context: WorkerContext) -> bool:
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
 
 
+_HIDDEN: set[str] = set()  # more names to drop: e.g. the variable an API key was read from
+
+
+def hide_from_workers(name: str) -> None:
+    """Never pass the environment variable ``name`` to a worker (whatever it is called)."""
+    _HIDDEN.add(name)
+
+
 def _without_secrets(environ: Any) -> dict[str, str]:
-    return {name: value for name, value in environ.items() if not _SECRET_NAME.search(name)}
+    return {name: value for name, value in environ.items()
+            if not _SECRET_NAME.search(name) and name not in _HIDDEN}

@@ -55,6 +55,13 @@ class MixedProvider:
             return None
         return self._ask(lambda: self.llm.repair(candidate, error, context))
 
+    def drop_llm(self, reason: str) -> None:
+        """Stop asking the LLM in this run (too slow for the budget); say so once."""
+        if not self._lost.is_set():
+            self._lost.set()
+            self.notes.append(f"The LLM was too slow ({reason}); the run went on with the "
+                              "offline catalog's candidates.")
+
     def _ask(self, call: Any) -> Any:
         """Call the LLM; when it is lost, note it once and let the catalog carry on."""
         if self._lost.is_set():

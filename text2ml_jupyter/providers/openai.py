@@ -89,6 +89,9 @@ class LLMSettings:
         """
         env_name = api_key_env or DEFAULT_KEY_ENV
         key = api_key or os.environ.get(env_name) or None
+        from ..sandbox import hide_from_workers
+
+        hide_from_workers(env_name)  # candidate code must not read the key, whatever its name
         url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         if key is None and url is None:
             raise Text2MLError(
@@ -191,6 +194,10 @@ class OpenAIProvider:
     def _complete(self, messages: list[dict[str, str]]) -> str:
         """The model's answer to ``messages``: from the cache, else from the endpoint."""
         settings = self.settings
+        # What is sent (and cached) never carries the key: a candidate's test error can
+        # quote it (candidate code runs in workers that inherit the environment).
+        messages = [{**m, "content": self._scrub(str(m.get("content") or ""))}
+                    for m in messages]
         request = {"model": settings.model, "messages": messages,
                    "temperature": settings.temperature, "base_url": settings.endpoint}
         if self._cache is not None:
