@@ -14,6 +14,8 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+
+from text2ml_jupyter.errors import Text2MLError
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
@@ -255,8 +257,10 @@ def test_provider_interface() -> None:
     assert isinstance(provider, OfflineProvider) and provider.name == "offline"
     cand = _generate(_context(CASES["binary_f1"]))["model"][0]
     assert provider.repair(cand, "boom", _context(CASES["binary_f1"])) is None
-    with pytest.raises(TypeError):
-        get_provider("offline", temperature=0.2)
+    # LLM settings (the magic and the command line always pass them) do not apply here
+    assert isinstance(get_provider("offline", temperature=0.2, cache_dir=None), OfflineProvider)
+    with pytest.raises(Text2MLError, match="Unknown provider 'gpt'"):
+        get_provider("gpt")
 
 
 # ---------------------------------------------------------------- execution
