@@ -14,13 +14,12 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-
-from text2ml_jupyter.errors import Text2MLError
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from text2ml_jupyter.candidates import Candidate
+from text2ml_jupyter.errors import Text2MLError
 from text2ml_jupyter.metrics import get_metric
 from text2ml_jupyter.providers import GenerationContext, get_provider
 from text2ml_jupyter.providers.offline import OfflineProvider
