@@ -14,9 +14,10 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from .._runfolder import write_atomic
 
 _log = logging.getLogger(__name__)
 
@@ -67,15 +68,7 @@ class ResponseCache:
         text = json.dumps(entry, ensure_ascii=False, indent=1, default=str)
         path = self.path(request)
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(text)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomic(path, text)
         except OSError as exc:
             _log.warning("Could not write the LLM cache entry %s (%s)", path.name, exc)
 
