@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from ._syntax import parse_source
+
 # suggest method -> (kind, its positional parameters, in order)
 _SUGGEST: dict[str, tuple[str, tuple[str, ...]]] = {
     "suggest_float": ("float", ("name", "low", "high")),
@@ -149,7 +151,7 @@ def py_str(text: str) -> str:
 def _wrap(text: str, node: ast.AST, parent: ast.AST | None) -> str:
     """Parenthesize ``text`` if putting it where ``node`` was could change precedence."""
     try:
-        expr = ast.parse(text.strip(), mode="eval").body
+        expr = parse_source(text.strip(), mode="eval").body
     except SyntaxError:
         return f"({text})"
     if isinstance(expr, ast.Constant) and isinstance(expr.value, (int, float, complex)) \
@@ -274,7 +276,7 @@ def bind(source: str, params: Mapping[str, Any], *, function: str,
     """See ``program.bind_hyperparameters`` (the public entry point and its contract)."""
     text = _Text(source)
     try:
-        tree = ast.parse(text.source)
+        tree = parse_source(text.source)
     except SyntaxError as exc:
         raise ValueError(f"the source does not parse (line {exc.lineno}: {exc.msg})") from None
     builders = [n for n in tree.body if isinstance(n, _FUNCTIONS) and n.name == function]
@@ -327,7 +329,7 @@ def bind(source: str, params: Mapping[str, Any], *, function: str,
     result = _apply(text.source, edits)
 
     try:
-        new_tree = ast.parse(result)
+        new_tree = parse_source(result)
     except SyntaxError as exc:  # a layout the span edits do not handle
         raise ValueError(f"{function}: binding the hyperparameters broke the source "
                          f"(line {exc.lineno}: {exc.msg}); simplify how trial is passed") from None
@@ -484,7 +486,7 @@ def hoist_imports(source: str) -> tuple[str, list[ImportEntry]]:
     """Remove module-level import statements that stand on lines of their own; returns the
     rest of the source and the imports, in order. Imports nested in code stay in place."""
     text = _Text(source)
-    tree = ast.parse(text.source)
+    tree = parse_source(text.source)
     entries: list[ImportEntry] = []
     edits: list[Edit] = []
     for node in tree.body:
@@ -541,7 +543,7 @@ def module_bindings(source: str) -> tuple[list[tuple[str, str]], set[str], set[s
     """(module-level bindings as (name, kind), every name bound anywhere, every name read
     anywhere). ``kind`` is "def" for functions and classes, "import:<origin>" for imports
     left in place, "assign" otherwise."""
-    tree = ast.parse(source)
+    tree = parse_source(source)
     top: list[tuple[str, str]] = []
 
     def visit(statements: list[ast.stmt]) -> None:
@@ -588,7 +590,7 @@ def rename_globals(source: str, mapping: Mapping[str, str]) -> str:
     if not mapping:
         return source
     text = _Text(source)
-    tree = ast.parse(text.source)
+    tree = parse_source(text.source)
     edits: list[Edit] = []
 
     def visit(node: ast.AST) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _ast_rewrite as _rw
+from ._syntax import parse_source
 from .metrics import get_metric
 from .slots import SLOTS
 
@@ -327,7 +328,7 @@ def _first_line(text: str) -> str:
 
 
 def _parse_imports(line: str) -> list[_rw.ImportEntry]:
-    return [e for node in ast.parse(line).body for e in _rw.import_entries(node)]
+    return [e for node in parse_source(line).body for e in _rw.import_entries(node)]
 
 
 def _slot_sources(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from ._syntax import parse_source
 from .errors import CandidateError
 
 
@@ -72,7 +73,7 @@ def check_source(slot: Slot, source: str) -> None:
     Raises CandidateError with a short, precise reason.
     """
     try:
-        tree = ast.parse(source)
+        tree = parse_source(source)
     except SyntaxError as exc:
         raise CandidateError(f"syntax error on line {exc.lineno}: {exc.msg}") from None
     builders = [n for n in tree.body

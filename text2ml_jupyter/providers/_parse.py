@@ -19,6 +19,7 @@ import re
 import textwrap
 from typing import Any
 
+from .._syntax import parse_source
 from ..candidates import FAILED, Candidate
 from ..errors import CandidateError
 from ..metrics import METRICS, TASK_TYPES, get_metric
@@ -105,7 +106,7 @@ def _longest_parsing_prefix(code: str) -> str:
 
 def _parses(code: str) -> bool:
     try:
-        ast.parse(code)
+        parse_source(code)
     except (SyntaxError, ValueError):
         return False
     return True
@@ -214,7 +215,7 @@ def _search_space(source: str) -> dict[str, tuple[str, tuple[Any, ...]]]:
     """name -> (suggest method, its literal (low, high) or (choices,)) of every
     ``trial.suggest_*`` call with a literal name; a bound that is not a literal is None."""
     try:
-        tree = ast.parse(source)
+        tree = parse_source(source)
     except (SyntaxError, ValueError):
         return {}
     space: dict[str, tuple[str, tuple[Any, ...]]] = {}
