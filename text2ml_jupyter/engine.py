@@ -29,6 +29,8 @@ from ._runfolder import RunFolder, new_run_id
 from .candidates import PASSED, Candidate
 from .errors import Text2MLError
 from .evaluation import Evaluation, choose_evaluation
+from .generation import (data_summary, emit_stage, generate_and_test, give_up, llm_seconds,
+                         report_usage, with_time_limit)
 from .metrics import REGRESSION, get_metric
 from .providers import GenerationContext, Provider, get_provider
 from .sandbox import Limits, WorkerPool
@@ -36,8 +38,6 @@ from .search import (Budget, Search, create_study, default_params, enqueue_defau
                      local_params)
 from .slots import SLOTS
 from .spec import TaskSpec, training_data
-from .generation import (data_summary, generate_and_test, give_up, llm_seconds, report_usage,
-                         with_time_limit)
 from .understand import understand
 
 _REFIT = "text2ml_jupyter.engine:refit_program"
@@ -160,7 +160,7 @@ def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
          storage: str | None, data_name: str, pipeline_name: str, pos_label: Any,
          task_type: str | None, roles: dict[str, str] | None, emit: ev.Emitter,
          stop: threading.Event, pool: WorkerPool) -> Result:
-    _stage(emit, budget, "understand", "Understanding the task")
+    emit_stage(emit, budget, "understand", "Understanding the task")
     notes: list[str] = []
     proposal = _proposed_spec(provider, task, frame, budget, notes)
     spec = understand(task, frame, proposal=proposal, target=target, metric=metric,
@@ -224,14 +224,14 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
                       pool: WorkerPool) -> Result:
     """Search until the budget or a stop, refit the best on all rows, write the result.
     Shared by a new run and ``resume`` (which continues an existing study)."""
-    _stage(emit, budget, "search", f"Searching ({evaluation.describe()})")
+    emit_stage(emit, budget, "search", f"Searching ({evaluation.describe()})")
     search = Search(study, pool, accepted, job={**job, "evaluation": evaluation.to_dict()},
                     budget=budget, refit_scale=_refit_scale(evaluation),
                     on_trial=lambda t: trial_event(emit, study, t, budget), stop=stop)
     search.run()
     notes_from_search = [f"A search thread stopped early: {e}" for e in search.errors]
 
-    _stage(emit, budget, "refit", "Refitting the best pipeline on all rows")
+    emit_stage(emit, budget, "refit", "Refitting the best pipeline on all rows")
     program, pipeline, best_score, params, notes = _refit_best(
         study, accepted, spec, evaluation, pool=pool, job=job, budget=budget,
         data_name=data_name, pipeline_name=pipeline_name, run_id=folder.run_id)
@@ -381,10 +381,6 @@ def _refit_scale(evaluation: Evaluation) -> float:
     if evaluation.holdout:
         return 1.0 / (1.0 - evaluation.test_size)
     return evaluation.n_splits / (evaluation.n_splits - 1)
-
-
-def _stage(emit: ev.Emitter, budget: Budget, stage: str, message: str) -> None:
-    emit(ev.STAGE, message, stage=stage, elapsed=budget.elapsed(), budget=budget.seconds)
 
 
 def trial_event(emit: ev.Emitter, study: Any, trial: Any, budget: Budget, *,

@@ -28,6 +28,11 @@ from .testing import run_contract_tests
 _MAX_REPAIR_ROUNDS = 2
 
 
+def emit_stage(emit: ev.Emitter, budget: Budget, stage: str, message: str) -> None:
+    """A stage event with the clock, so a dashboard can show time against budget."""
+    emit(ev.STAGE, message, stage=stage, elapsed=budget.elapsed(), budget=budget.seconds)
+
+
 def generate_and_test(provider: Provider, pool: WorkerPool, context: GenerationContext, *,
                       job: dict[str, Any], budget: Budget, emit: ev.Emitter,
                       stop: threading.Event, notes: list[str]
@@ -44,8 +49,8 @@ def generate_and_test(provider: Provider, pool: WorkerPool, context: GenerationC
         emit(ev.CANDIDATE, _candidate_message(candidate), candidate=candidate)
 
     for index, slot in enumerate(SLOTS):
-        emit(ev.STAGE, f"Generating candidates for {slot.name}", stage=f"generate:{slot.name}",
-             elapsed=budget.elapsed(), budget=budget.seconds)
+        emit_stage(emit, budget, f"generate:{slot.name}",
+                   f"Generating candidates for {slot.name}")
         batch = _unique_names(_generated(provider, slot, context, budget, notes), every)
         report_usage(emit, provider)
         upstream = [accepted[s.name][0] for s in SLOTS[:index]]
