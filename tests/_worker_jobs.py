@@ -59,3 +59,59 @@ def memo_counts(context, paths):
 
 def env_value(context, variable):
     return os.environ.get(variable)
+
+
+def write_file(context, path):
+    with open(path, "w") as handle:
+        handle.write("written")
+    return path
+
+
+def swallow_connect(context, port):
+    """Connects to a local port and hides the refusal: the call must still fail."""
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+    except OSError:
+        return "hidden"
+    return "connected"
+
+
+def run_program(context):
+    import subprocess
+
+    return subprocess.run(["true"], check=False).returncode
+
+
+def shout(context, megabytes):
+    print("x" * (megabytes * 1_000_000))
+    return "printed"
+
+
+def temp_file(context):
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", delete=False) as handle:
+        handle.write("scratch")
+    return handle.name
+
+
+def fit_forest(context):
+    """Library code that uses native calls of its own (threadpoolctl) must keep working."""
+    import numpy as np
+    from sklearn.cluster import KMeans
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X = np.random.default_rng(0).normal(size=(200, 4))
+    y = (X[:, 0] > 0).astype(int)
+    KMeans(n_clusters=2, n_init=1, random_state=0).fit(X)
+    return float(HistGradientBoostingClassifier(max_iter=10).fit(X, y).score(X, y))
+
+
+def as_candidate(context, source):
+    """Run ``main()`` of ``source`` compiled as candidate code (the guard tells candidate
+    frames by their file name)."""
+    namespace = {}
+    exec(compile(source, "<candidate test.job>", "exec"), namespace)  # noqa: S102
+    return namespace["main"]()

@@ -148,3 +148,62 @@ def test_workers_never_see_secrets_from_the_environment(tmp_path, monkeypatch):
         assert call(own, "env_value", variable="TEXT2ML_HARMLESS") == "visible"
         assert call(own, "env_value", variable="OPENAI_API_KEY") is None
         assert call(own, "env_value", variable="MY_SERVICE_TOKEN") is None
+
+
+# ------------------------------------------------------------------ the audit hook
+
+def test_writes_outside_the_scratch_folder_are_refused(pool, tmp_path):
+    outside = tmp_path / "outside.txt"
+    with pytest.raises(CandidateError, match=r"^blocked: tried to write .*outside\.txt'?, "
+                                             r"outside the run's scratch folder"):
+        call(pool, "write_file", path=str(outside))
+    assert not outside.exists()
+    # relative paths and temporary files land in the scratch folder, which is allowed
+    assert call(pool, "write_file", path="inside.txt") == "inside.txt"
+    assert (pool.scratch / "inside.txt").read_text() == "written"
+    assert Path(call(pool, "temp_file")).parent == pool.scratch / "tmp"
+
+
+def test_a_refusal_the_code_caught_still_fails_the_call(pool):
+    import socket
+
+    with socket.socket() as server:  # a real listener: only the hook stands in the way
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        with pytest.raises(CandidateError, match=r"^blocked: tried to use the network"):
+            call(pool, "swallow_connect", port=server.getsockname()[1])
+
+
+def test_programs_are_refused(pool):
+    with pytest.raises(CandidateError, match=r"^blocked: tried to start a program "
+                                             r"\(subprocess\.Popen"):
+        call(pool, "run_program")
+
+
+def test_printing_without_end_is_cut_off(pool):
+    before = (pool.scratch / "worker-0.log").stat().st_size
+    with pytest.raises(CandidateError, match="printed more than 1 MB"):
+        call(pool, "shout", megabytes=100)
+    assert (pool.scratch / "worker-0.log").stat().st_size - before < 2_000_000
+    assert call(pool, "shout", megabytes=0) == "printed"  # a fresh allowance per call
+
+
+def test_libraries_native_calls_still_work(pool):
+    """threadpoolctl (KMeans) and OpenMP models call native code through ctypes; only
+    candidate code is refused that."""
+    assert call(pool, "fit_forest") > 0.9
+
+
+@pytest.mark.parametrize("source, refused", [
+    ("import sys\ndef main():\n    return sys._getframe(1).f_locals\n", "sys._getframe"),
+    (("import sys\ndef main():\n    try:\n        raise ValueError\n    except ValueError:\n"
+      "        return sys.exc_info()[2].tb_frame.f_back.f_locals\n"), "object.__getattr__"),
+    ("import numpy\ndef main():\n    return numpy.ctypeslib.ctypes.string_at(0)\n",
+     "ctypes.string_at"),
+])
+def test_candidate_code_cannot_reach_the_workers_frames_or_native_calls(pool, source, refused):
+    """The way to the worker's own state (its frames) and to native memory is closed to
+    candidate code; the same calls from library code stay allowed (the pool's own jobs)."""
+    with pytest.raises(CandidateError, match=rf"^blocked: tried to .*\({refused}\)"):
+        call(pool, "as_candidate", source=source)
+    assert call(pool, "as_candidate", source="def main():\n    return 'fine'\n") == "fine"

@@ -232,6 +232,118 @@ def test_empty_anchor_never_removes_anything() -> None:
     assert len(nb.cells) == 7
 
 
+def _snapshot(cell: nbformat.NotebookNode) -> dict:
+    """Everything about a cell that write-back must not change."""
+    return copy.deepcopy(dict(cell))
+
+
+def test_user_cells_above_below_and_between_generated_cells_are_kept() -> None:
+    """The user puts cells right above the anchor, between its generated cells and right
+    below them; re-running replaces only the unedited generated cells around them."""
+    nb = _notebook()
+    apply_cells(nb, "A", cell_payloads(_cells("one"), run_id="r1", anchor="A"))
+    position = _ids(nb).index("A")
+    above = v4.new_code_cell("above = 1")
+    between = v4.new_markdown_cell("my notes between generated cells")
+    below = v4.new_code_cell("below = 1")
+    nb.cells.insert(position, above)  # right above the anchor
+    nb.cells.insert(position + 4, between)  # after the 2nd generated cell
+    nb.cells.insert(position + 7, below)  # right after the last generated cell
+    users = [_snapshot(c) for c in nb.cells if "text2ml" not in c.metadata]
+
+    applied = apply_cells(nb, "A", cell_payloads(_cells("two"), run_id="r2", anchor="A"))
+    assert applied == Applied(inserted=4, removed=4, kept=0)
+    assert [_snapshot(c) for c in nb.cells if "text2ml" not in c.metadata] == users
+    ids = _ids(nb)
+    assert ids.index(above.id) + 1 == ids.index("A")
+    # The new cells go where the first replaced cell was; the user's cells follow in order.
+    assert [c.metadata["text2ml"]["run"] for c in nb.cells[ids.index("A") + 1:][:4]] == \
+        ["r2"] * 4
+    assert ids.index(between.id) < ids.index(below.id) < ids.index("u2")
+    assert [c.metadata["text2ml"]["run"] for c in _generated(nb, "A")] == ["r2"] * 4
+    nbformat.validate(nb)
+
+
+def test_a_look_alike_user_cell_is_never_touched() -> None:
+    """Only text2ml metadata marks a generated cell: a cell with the ``text2ml`` tag, one
+    whose source equals a generated cell's, and one with half the metadata (no digest)
+    are the user's and stay exactly as they are."""
+    nb = _notebook()
+    apply_cells(nb, "A", cell_payloads(_cells("one"), run_id="r1", anchor="A"))
+    first_source = _generated(nb, "A")[1].source
+    tagged = v4.new_code_cell(first_source, metadata={"tags": ["text2ml"]})
+    copied = v4.new_code_cell(first_source)
+    no_digest = v4.new_code_cell("z = 3", metadata={"text2ml": {"anchor": "A", "run": "r1"}})
+    listed = v4.new_code_cell(first_source, metadata={"text2ml": ["anchor", "A"]})
+    for cell in (tagged, copied, no_digest, listed):
+        nb.cells.insert(_ids(nb).index("u2"), cell)
+    before = {c.id: _snapshot(c) for c in (tagged, copied, no_digest, listed)}
+
+    applied = apply_cells(nb, "A", cell_payloads(_cells("two"), run_id="r2", anchor="A"))
+    assert applied == Applied(inserted=4, removed=4, kept=1)  # no_digest counts as edited
+    assert {c.id: _snapshot(c) for c in nb.cells if c.id in before} == before
+    nbformat.validate(nb)
+
+
+def test_an_edited_cell_survives_every_rerun_and_the_output_says_so() -> None:
+    nb = _notebook()
+    apply_cells(nb, "A", cell_payloads(_cells("one"), run_id="r1", anchor="A"))
+    edited = _generated(nb, "A")[2]
+    edited.source = edited.source.replace("'one'", "'mine'")
+    kept = _snapshot(edited)
+    for run in ("r2", "r3", "r4"):
+        applied = apply_cells(nb, "A", cell_payloads(_cells(run), run_id=run, anchor="A"))
+        assert applied == Applied(inserted=4, removed=4 if run != "r2" else 3, kept=1)
+        assert describe(applied).endswith(
+            "1 generated cell you edited was kept as you left it; the new cells are "
+            "beside it.")
+    assert [_snapshot(c) for c in nb.cells if c.id == edited.id] == [kept]
+    assert [c.metadata["text2ml"]["run"] for c in _generated(nb, "A")].count("r4") == 4
+    assert len(_generated(nb, "A")) == 5
+
+
+def test_apply_cells_invariants_on_random_notebooks() -> None:
+    """On many shuffled notebooks (user cells, two anchors' cells, edits, look-alikes):
+    apply_cells removes exactly the anchor's unedited cells, keeps every other cell as
+    it was and in the same order, and inserts the new cells once, together."""
+    import random
+
+    rng = random.Random(5)
+    for _ in range(300):
+        nb = v4.new_notebook()
+        for index in range(rng.randint(0, 6)):
+            nb.cells.append(v4.new_code_cell(f"user_{index} = {index}"))
+        for anchor in ("A", "B"):
+            cell = v4.new_code_cell(f"%%text2ml\nPredict {anchor}.")
+            cell.id = anchor
+            nb.cells.insert(rng.randint(0, len(nb.cells)), cell)
+            for payload in cell_payloads(_cells(anchor.lower())[:rng.randint(0, 4)],
+                                         run_id=f"old-{anchor}", anchor=anchor):
+                new = v4.new_code_cell(payload["source"], metadata=payload["metadata"])
+                if rng.random() < 0.3:
+                    new.source += "\n# edited"
+                nb.cells.insert(rng.randint(0, len(nb.cells)), new)
+        if rng.random() < 0.5:
+            nb.cells.insert(rng.randint(0, len(nb.cells)),
+                            v4.new_code_cell("look = 1", metadata={"tags": ["text2ml"]}))
+        if rng.random() < 0.2:
+            del nb.cells[_ids(nb).index("A")]  # the anchor itself was deleted
+        doomed = [c.id for c in _generated(nb, "A") if not is_edited(c)]
+        survivors = [_snapshot(c) for c in nb.cells if c.id not in doomed]
+        payloads = cell_payloads(_cells("new")[:rng.randint(1, 4)], run_id="new",
+                                 anchor="A")
+
+        applied = apply_cells(nb, "A", payloads, fallback_index=rng.randint(0, 3))
+        assert applied.removed == len(doomed)
+        assert applied.kept == len(_generated(nb, "A")) - len(payloads)
+        assert [_snapshot(c) for c in nb.cells
+                if c.metadata.get("text2ml", {}).get("run") != "new"] == survivors
+        runs = [i for i, c in enumerate(nb.cells)
+                if c.metadata.get("text2ml", {}).get("run") == "new"]
+        assert len(runs) == len(payloads) and runs == list(range(runs[0], runs[-1] + 1))
+        nbformat.validate(nb)
+
+
 @pytest.mark.parametrize("applied, expected", [
     (Applied(0, 0, 0), "The run's cells in the notebook are unchanged."),
     (Applied(8, 0, 0), "Inserted 8 cells below the %%text2ml cell."),
@@ -490,3 +602,153 @@ def test_text2ml_execute_missing_notebook(tmp_path: Path,
     code = cli.main(["execute", str(tmp_path / "nope.ipynb")])
     assert code == 2
     assert "Cannot read the notebook" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- two anchors
+TWO_SETUP = ("from sklearn.datasets import load_breast_cancer, load_diabetes\n"
+             "cancer = load_breast_cancer(as_frame=True).frame.sample(300, random_state=0)\n"
+             "diabetes = load_diabetes(as_frame=True).frame\n"
+             "cancer.shape, diabetes.shape")
+TWO_USER_END = ("print('cancer', len(cancer_model.predict(cancer.drop(columns=['target'])"
+                ".head(3))))\n"
+                "print('diabetes', len(diabetes_model.predict(diabetes.drop(columns="
+                "['target']).head(4))))")
+
+
+def _as_written(cell: nbformat.NotebookNode) -> dict:
+    """A cell without what executing it changes (outputs, count, nbclient's timings)."""
+    data = {k: v for k, v in _snapshot(cell).items() if k not in ("outputs", "execution_count")}
+    data["metadata"] = {k: v for k, v in data["metadata"].items() if k != "execution"}
+    return data
+
+
+def _blocks(nb: nbformat.NotebookNode, anchor: str) -> dict[str, list]:
+    """The anchor's generated cells by run id."""
+    runs: dict[str, list] = {}
+    for cell in _generated(nb, anchor):
+        runs.setdefault(cell.metadata["text2ml"]["run"], []).append(cell)
+    return runs
+
+
+@pytest.mark.slow
+def test_two_magic_cells_keep_separate_runs_through_reexecution(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two %%text2ml cells (classification, regression) executed headless, then the
+    output executed again after the user edited one generated cell, put a cell between
+    generated cells and added a look-alike: each anchor ends with its own cells exactly
+    once, the other anchor's and the user's cells stay as they were."""
+    source = _write(tmp_path / "two.ipynb", [
+        v4.new_code_cell(TWO_SETUP),
+        v4.new_code_cell("%load_ext text2ml_jupyter"),
+        v4.new_code_cell("%%text2ml --budget 8 --data cancer --name cancer_model\n"
+                         "Predict the target column from the cancer measurements."),
+        v4.new_markdown_cell("Between the two runs."),
+        v4.new_code_cell("%%text2ml --budget 8 --data diabetes --name diabetes_model\n"
+                         "Predict the target column (disease progression) from the "
+                         "diabetes measurements."),
+        v4.new_code_cell(TWO_USER_END),
+    ])
+    original = nbformat.read(source, as_version=4)
+    a_id, b_id = original.cells[2].id, original.cells[4].id
+    first_out = tmp_path / "two.out.ipynb"
+    done = execute_notebook(source, first_out, timeout=300)
+    first = nbformat.read(first_out, as_version=4)
+    assert _errors(first) == []
+    (a_run, a_cells), = _blocks(first, a_id).items()
+    (b_run, b_cells), = _blocks(first, b_id).items()
+    assert a_run != b_run
+    assert done.insertions == [Applied(len(a_cells), 0, 0), Applied(len(b_cells), 0, 0)]
+    ids = _ids(first)
+    # Each block sits right below its own anchor; the user's cells are as written.
+    assert ids[ids.index(a_id) + 1: ids.index(a_id) + 1 + len(a_cells)] == \
+        [c.id for c in a_cells]
+    assert ids[ids.index(b_id) + 1: ids.index(b_id) + 1 + len(b_cells)] == \
+        [c.id for c in b_cells]
+    assert [(c.id, c.source) for c in first.cells if "text2ml" not in c.metadata] == \
+        [(c.id, c.source) for c in original.cells]
+    out = _text_output(first.cells[-1])
+    assert "cancer 3" in out and "diabetes 4" in out
+
+    # The user edits A's last cell, puts a cell between B's cells, adds a look-alike.
+    again = copy.deepcopy(first)
+    edited = _generated(again, a_id)[-1]
+    edited.source += "\n# reviewed"
+    between = v4.new_code_cell("print('between B cells')")
+    again.cells.insert(_ids(again).index(_generated(again, b_id)[1].id), between)
+    look_alike = v4.new_code_cell("print('look-alike')", metadata={"tags": ["text2ml"]})
+    again.cells.insert(_ids(again).index(b_id), look_alike)
+    mine = [_as_written(c) for c in again.cells if "text2ml" not in c.metadata]
+    edited_snapshot = _as_written(edited)
+    nbformat.write(again, tmp_path / "two.edited.ipynb")
+    second_out = tmp_path / "two.rerun.ipynb"
+    capsys.readouterr()
+    assert cli.main(["execute", str(tmp_path / "two.edited.ipynb"), "--out",
+                     str(second_out), "--timeout", "300"]) == 0
+    printed = capsys.readouterr().out
+    second = nbformat.read(second_out, as_version=4)
+    assert _errors(second) == []
+
+    a_runs, b_runs = _blocks(second, a_id), _blocks(second, b_id)
+    assert a_run in a_runs and len(a_runs) == 2
+    assert [c.id for c in a_runs[a_run]] == [edited.id]  # only the edited cell is left
+    (new_a,) = set(a_runs) - {a_run}
+    (new_b,) = b_runs
+    assert new_b != b_run and len({new_a, new_b, a_run, b_run}) == 4
+    assert len(a_runs[new_a]) == len(a_cells) and len(b_runs[new_b]) == len(b_cells)
+    # Each anchor's cells, exactly once: A's and B's new blocks follow their anchors.
+    ids = _ids(second)
+    assert ids[ids.index(a_id) + 1: ids.index(a_id) + 1 + len(a_cells)] == \
+        [c.id for c in a_runs[new_a]]
+    assert ids[ids.index(b_id) + 1: ids.index(b_id) + 1 + len(b_cells)] == \
+        [c.id for c in b_runs[new_b]]
+    assert ids.index(a_id) < ids.index(edited.id) < ids.index(b_id)
+    assert _as_written(second.cells[ids.index(edited.id)]) == edited_snapshot
+    # The user's cells (and the look-alike) are the same cells, in the same order.
+    assert [_as_written(c) for c in second.cells if "text2ml" not in c.metadata] == mine
+    assert ids.index(between.id) > ids.index(b_runs[new_b][-1].id)
+    assert "between B cells" in _text_output(second.cells[ids.index(between.id)])
+    assert "cancer 3" in _text_output(second.cells[-1])
+    assert (f"Inserted {len(a_cells)} cells below the %%text2ml cell, replacing "
+            f"{len(a_cells) - 1} cells of its previous run. 1 generated cell you edited "
+            "was kept as you left it; the new cells are beside it.") in printed
+    assert (f"Inserted {len(b_cells)} cells below the %%text2ml cell, replacing "
+            f"{len(b_cells)} cells of its previous run.") in printed
+
+
+# ---------------------------------------------------------------------------- failures
+def test_headless_dead_kernel_and_timeout_write_nothing(tmp_path: Path) -> None:
+    """A kernel that dies and a cell past its time limit are one clear line each, and
+    the output notebook is not written (nor the source changed)."""
+    dies = _write(tmp_path / "dies.ipynb", [
+        v4.new_code_cell("x = 1"), v4.new_code_cell("import os\nos._exit(3)")])
+    before = dies.read_bytes()
+    with pytest.raises(Text2MLError) as caught:
+        execute_notebook(dies, tmp_path / "out.ipynb", timeout=60)
+    assert str(caught.value).startswith(
+        "The kernel died while running cell 2 (import os) of dies.ipynb; nothing was "
+        "written.")
+    assert not (tmp_path / "out.ipynb").exists() and dies.read_bytes() == before
+
+    slow = _write(tmp_path / "slow.ipynb", [v4.new_code_cell("import time\ntime.sleep(30)")])
+    with pytest.raises(Text2MLError) as caught:
+        execute_notebook(slow, None, timeout=2)
+    assert str(caught.value).startswith(
+        "Cell 1 (import time) of slow.ipynb did not finish within 2 s; nothing was written.")
+    assert nbformat.read(slow, as_version=4).cells[0].outputs == []
+
+
+def test_headless_never_writes_an_invalid_notebook(tmp_path: Path) -> None:
+    from text2ml_jupyter.notebook import headless
+
+    nb = v4.new_notebook()
+    nb.cells.append(v4.new_code_cell("x = 1"))
+    nb.cells[0]["cell_type"] = "not a cell type"
+    target = tmp_path / "bad.ipynb"
+    target.write_text("previous content", encoding="utf-8")
+    with pytest.raises(Text2MLError) as caught:
+        headless._write(nb, target)
+    assert str(caught.value).startswith("The executed notebook is not valid (")
+    assert target.read_text(encoding="utf-8") == "previous content"
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.ipynb"]  # no temporary file left
+    with pytest.raises(Text2MLError, match="^Cannot write"):
+        headless._write(v4.new_notebook(), tmp_path / "missing" / "x.ipynb")

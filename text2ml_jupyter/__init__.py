@@ -24,7 +24,7 @@ __all__ = ["run", "resume", "Result", "TaskSpec", "infer_spec", "Candidate", "Ev
 # (and, later, loading the IPython extension) stays fast.
 _LAZY = {
     "run": ("engine", "run"),
-    "resume": ("resume", "resume"),
+    "resume": ("resuming", "resume"),
     "Result": ("engine", "Result"),
     "TaskSpec": ("spec", "TaskSpec"),
     "infer_spec": ("spec", "infer_spec"),
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from .engine import Result, run
     from .errors import Text2MLError
     from .events import Event
-    from .resume import resume
+    from .resuming import resume
     from .spec import TaskSpec, infer_spec
 
 

@@ -51,6 +51,7 @@ _CUES: list[tuple[tuple[str, ...], str]] = [
         "optimize", "optimise", "optimizing", "maximize", "maximise", "minimize", "minimise",
         "report", "metric", "evaluate")],
 ]
+_TARGET_CUE_WORDS = frozenset(w for cue, zone in _CUES if zone == TARGET_ZONE for w in cue)
 _QUESTION_WORDS = frozenset({"is", "are", "was", "were", "does", "do", "did", "can", "has"})
 _LOCATION_WORDS = frozenset({"column", "columns", "field", "fields", "variable", "feature"})
 _LOCATION_PREPS = frozenset({"in", "into", "from", "using", "use", "uses", "given"})
@@ -179,6 +180,18 @@ class ParsedText:
                     if t not in ("the", "a", "an")]
             if name:
                 found.append(tuple(_content(name)))
+        return found
+
+    def target_words(self) -> list[str]:
+        """The words after the first 'predict / whether / how much...' cue, up to the next
+        zone: what the text asks to predict, for messages when no column matches."""
+        found: list[str] = []
+        for token, zone in zip(self.tokens, self.zones):
+            if zone == TARGET_ZONE:
+                if token not in _TARGET_CUE_WORDS and token not in STOPWORDS:
+                    found.append(token)
+            elif found:
+                break
         return found
 
     # -- matching ------------------------------------------------------------------------
@@ -442,12 +455,14 @@ _IMAGES_WHAT = "Learning from images"
 
 def choose_target(parsed: ParsedText, columns: Sequence[Any], values: dict[Any, list[Any]],
                   fit: Callable[[Any], float], has_image_paths: Callable[[], bool],
-                  notes: list[str]) -> Any:
+                  notes: list[str],
+                  unfit_reason: Callable[[Any], str | None] = lambda column: None) -> Any:
     """The column the text asks to predict, confirmed by the data; raises when unclear.
 
     ``values`` holds the values of low-cardinality columns (matched against the text);
     ``fit(column)`` says how well a column's values fit the kind of task the text asks for
-    (positive: fits; negative: an identifier, free text, or the wrong kind of values).
+    (positive: fits; negative: an identifier, free text, or the wrong kind of values);
+    ``unfit_reason(column)`` says why a column cannot be a target at all, if it cannot.
     """
     scored: list[tuple[float, int, Any, Match]] = []
     for order, column in enumerate(columns):
@@ -485,7 +500,7 @@ def choose_target(parsed: ParsedText, columns: Sequence[Any], values: dict[Any, 
             notes.append(f"Target {by_name[0]!r} chosen by its name: the text names no column "
                          "(pass target='...' to choose another).")
             return by_name[0]
-        problem = "Could not tell from the text which column to predict."
+        problem = _no_target_problem(parsed, scored, unfit_reason)
     else:
         tied = [s[2] for s in scored if best_score - s[0] < _TIE_MARGIN]
         problem = f"The text fits several columns equally well: {listing(tied)}."
@@ -497,6 +512,23 @@ def choose_target(parsed: ParsedText, columns: Sequence[Any], values: dict[Any, 
     raise Text2MLError(problem, f"Name the target with target={likely[0]!r} (or --target "
                                 f"{likely[0]} on the command line). Likely columns: "
                                 f"{listing(likely, 6)}.")
+
+
+def _no_target_problem(parsed: ParsedText, scored: list[tuple[float, int, Any, Match]],
+                       unfit_reason: Callable[[Any], str | None]) -> str:
+    """Why no column was chosen: the named column cannot be a target, or nothing matches
+    the words after 'predict', or the text names nothing to predict at all."""
+    named = sorted(scored, key=lambda s: (s[3].total, s[1]), reverse=True)
+    if named and named[0][3].total >= _MIN_SCORE and (
+            len(named) == 1 or named[0][3].total - named[1][3].total >= _TIE_MARGIN):
+        column = named[0][2]
+        if (reason := unfit_reason(column)) is not None:
+            return f"The text asks to predict {column!r}, but {reason}."
+    asked = parsed.target_words()
+    if asked:
+        return (f"Could not tell from the text which column to predict: no column matches "
+                f"{' '.join(asked)!r}.")
+    return "Could not tell from the text which column to predict."
 
 
 def _match_note(column: Any, match: Match) -> str | None:

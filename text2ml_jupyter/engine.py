@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import keyword
 import math
+import numbers
 import os
 import pickle
 import threading
@@ -25,7 +26,8 @@ from typing import Any
 import pandas as pd
 
 from . import events as ev
-from ._runfolder import RunFolder, new_run_id
+from ._runfolder import RunFolder, new_run_id, public_storage
+from ._safe_pickle import load_fitted
 from .candidates import PASSED, Candidate
 from .errors import Text2MLError
 from .evaluation import Evaluation, choose_evaluation
@@ -37,7 +39,7 @@ from .sandbox import Limits, WorkerPool
 from .search import (Budget, Search, create_study, default_params, enqueue_defaults,
                      local_params)
 from .slots import SLOTS
-from .spec import TaskSpec, training_data
+from .spec import TaskSpec, check_frame, training_data
 from .understand import understand
 
 _REFIT = "text2ml_jupyter.engine:refit_program"
@@ -67,6 +69,14 @@ class Result:
     notes: list[str] = field(default_factory=list)
     program: Any = None  # the program.Program behind code and cells
     usage: Any = None  # LLM calls, tokens and cost (providers._usage.Usage), if an LLM wrote
+    pipeline_blob: bytes | None = field(default=None, repr=False)  # as the worker sent it
+
+    def load_pipeline(self) -> Any:
+        """The fitted pipeline, loaded even when it holds LLM-written code (which then
+        runs in this process, as running the inserted cells would); sets ``pipeline``."""
+        if self.pipeline is None and self.pipeline_blob is not None:
+            self.pipeline = pickle.loads(self.pipeline_blob)  # the user asked for it
+        return self.pipeline
 
     def summary(self) -> str:
         """A few plain-text lines: score, protocol, chosen modules, time."""
@@ -127,13 +137,15 @@ def run(
     leakage). ``storage`` is any Optuna storage (URL or object); by default a journal file
     in the run folder.
     """
-    budget = Budget(_check_budget(time_budget))
+    # Every argument is checked before a worker starts or a folder is written.
+    budget = Budget(_check_budget(time_budget, minimum=_MIN_RUN_SECONDS))
+    _check_task(task, target)
     frame = _as_frame(data)
     _check_name("data_name", data_name)
     _check_name("pipeline_name", pipeline_name)
-    if not isinstance(candidates, int) or candidates < 1:
-        raise Text2MLError(f"candidates={candidates!r} is not a positive whole number.",
-                           "Use candidates=4 (candidates per module), or any number >= 1.")
+    _check_options(candidates=candidates, seed=seed, n_workers=n_workers,
+                   memory_limit_mb=memory_limit_mb, provider=provider, run_dir=run_dir,
+                   target=target, metric=metric, on_event=on_event, stop=stop)
     emit = ev.Emitter(on_event)
     stop = stop or threading.Event()
     chosen_provider = get_provider(provider, **(provider_options or {}))
@@ -212,7 +224,7 @@ def _proposed_spec(provider: Provider, task: str, frame: pd.DataFrame, budget: B
 
 def _ship_data(frame: pd.DataFrame, folder: RunFolder, spec: TaskSpec) -> dict[str, Any]:
     """Pickle the data once into the scratch folder; workers read it from there."""
-    data_path = folder.scratch / "data.pkl"
+    data_path = (folder.scratch / "data.pkl").resolve()  # workers run in the scratch folder
     frame.to_pickle(data_path)
     return {"data_path": str(data_path), "spec": spec.to_dict()}
 
@@ -224,15 +236,22 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
                       pool: WorkerPool) -> Result:
     """Search until the budget or a stop, refit the best on all rows, write the result.
     Shared by a new run and ``resume`` (which continues an existing study)."""
+    # Before the first trial: a run killed mid-search can then be resumed from its folder.
+    folder.write_run_info(evaluation=evaluation.to_dict(), data_name=data_name,
+                          pipeline_name=pipeline_name, storage=storage)
     emit_stage(emit, budget, "search", f"Searching ({evaluation.describe()})")
     search = Search(study, pool, accepted, job={**job, "evaluation": evaluation.to_dict()},
                     budget=budget, refit_scale=_refit_scale(evaluation),
                     on_trial=lambda t: trial_event(emit, study, t, budget), stop=stop)
     search.run()
     notes_from_search = [f"A search thread stopped early: {e}" for e in search.errors]
+    notes_from_search += [f"{key} was left out of the search: {why}."
+                          for key, why in search.excluded.items()]
+    if search.excluded:
+        folder.write_candidates(every)  # their status is now failed, with the reason
 
     emit_stage(emit, budget, "refit", "Refitting the best pipeline on all rows")
-    program, pipeline, best_score, params, notes = _refit_best(
+    program, (pipeline, blob), best_score, params, notes = _refit_best(
         study, accepted, spec, evaluation, pool=pool, job=job, budget=budget,
         data_name=data_name, pipeline_name=pipeline_name, run_id=folder.run_id)
     chosen = {slot: params[slot] for slot in (s.name for s in SLOTS)}
@@ -245,14 +264,14 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
                     run_dir=folder.path, evaluation=evaluation, chosen=chosen,
                     best_params=params, elapsed=budget.elapsed(),
                     n_trials=sum(t.state.is_finished() for t in study.trials),
-                    notes=notes, program=program)
+                    notes=notes, program=program, pipeline_blob=blob)
     folder.write_text("program.py", program.code)
     folder.write_json("result.json", {
         "best_score": None if math.isnan(best_score) else best_score, "metric": spec.metric,
         "chosen": chosen, "params": params, "elapsed": result.elapsed,
         "n_trials": result.n_trials, "evaluation": evaluation.to_dict(), "notes": notes,
         "data_name": data_name, "pipeline_name": pipeline_name,
-        "storage": storage if isinstance(storage, str) else None})
+        "storage": public_storage(storage)})  # a URL's password is never written
     emit(ev.DONE, result.summary(), result=result)
     return result
 
@@ -296,7 +315,9 @@ def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec
             notes.append(f"Refitting a pipeline on all rows failed ({last_error}); "
                          "using the next best.")
             continue
-        return program, pickle.loads(blob), score, dict(params), notes
+        pipeline, note = load_fitted(blob, [c.origin for c, _ in chosen.values()],
+                                     pipeline_name)
+        return program, (pipeline, blob), score, dict(params), notes + ([note] if note else [])
     raise Text2MLError(f"No pipeline could be fitted on all rows: {last_error}",
                        "Check the data for the problem named above.")
 
@@ -317,11 +338,21 @@ def refit_program(context: Any, *, data_path: str, build_code: str, data_name: s
 
 # ---------------------------------------------------------------- small helpers
 
-def _check_budget(seconds: Any) -> float:
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+# Below this, starting the workers and testing the candidates leave no time for a trial.
+_MIN_RUN_SECONDS = 5.0
+_MIN_MEMORY_MB = 1024  # a worker needs this much address space to import scikit-learn
+
+
+def _check_budget(seconds: Any, *, minimum: float = 0.0) -> float:
+    """The budget in seconds: a finite number above zero (and at least ``minimum``)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) \
             or not math.isfinite(seconds) or seconds <= 0:
         raise Text2MLError(f"time_budget={seconds!r} is not a positive number of seconds.",
                            "Give the run a budget such as time_budget=60.")
+    if seconds < minimum:
+        raise Text2MLError(f"time_budget={seconds!r} is too short: a run needs at least "
+                           f"{minimum:g} seconds (starting workers, testing candidates, one "
+                           "trial).", "Give the run a budget such as time_budget=60.")
     return float(seconds)
 
 
@@ -331,8 +362,71 @@ def _check_name(option: str, value: Any) -> None:
                            f"Use a name such as {option}='df'.")
 
 
+def _check_task(task: Any, target: Any) -> None:
+    """The task is text; an empty one is fine only when the target is given."""
+    if isinstance(task, pd.DataFrame):
+        raise Text2MLError("The task is a DataFrame: the arguments look swapped.",
+                           "Pass the task first, then the data: run('Predict ...', df).")
+    if task is not None and not isinstance(task, str):
+        raise Text2MLError(f"The task is {_a(type(task).__name__)}, not text.",
+                           "Describe the task in words, e.g. run('Predict survived.', df).")
+    if not (task or "").strip() and target is None:
+        raise Text2MLError("The task is empty: there is nothing to say what to predict.",
+                           "Describe the task, e.g. run('Predict whether a passenger "
+                           "survived.', df), or name the column with target='...'.")
+
+
+def _a(noun: str) -> str:
+    """'a list', 'an int'."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+def _check_options(*, candidates: Any, seed: Any, n_workers: Any, memory_limit_mb: Any,
+                   provider: Any, run_dir: Any, target: Any, metric: Any, on_event: Any,
+                   stop: Any) -> None:
+    """Types and ranges of run()'s options, so a wrong one is named here rather than
+    failing later inside a worker, numpy or Optuna."""
+    _check_whole("candidates", candidates, 1, "Use candidates=4 (candidates per module), "
+                 "or any number >= 1.")
+    _check_whole("seed", seed, 0, "Use a whole number from 0 to 2**32 - 1, e.g. seed=0.",
+                 maximum=2**32 - 1)
+    if n_workers is not None:
+        _check_whole("n_workers", n_workers, 1, "Use n_workers=None (one per core) or a "
+                     "number >= 1.")
+    if memory_limit_mb is not None:
+        _check_whole("memory_limit_mb", memory_limit_mb, _MIN_MEMORY_MB,
+                     f"Use memory_limit_mb=None (a fair share) or at least {_MIN_MEMORY_MB}.")
+    if not isinstance(provider, str) and not callable(getattr(provider, "generate", None)):
+        raise Text2MLError(f"provider={provider!r} is not a provider.",
+                           "Use provider='offline', 'openai' or 'auto', or a Provider object.")
+    if run_dir is not None and not isinstance(run_dir, (str, os.PathLike)):
+        raise Text2MLError(f"run_dir={run_dir!r} is not a folder path.",
+                           "Use a path such as run_dir='.text2ml'.")
+    for option, value in (("target", target), ("metric", metric)):
+        if value is not None and not isinstance(value, str):
+            raise Text2MLError(f"{option}={value!r} is not a name.",
+                               f"Pass the {option} as text, e.g. {option}='...'.")
+    if on_event is not None and not callable(on_event):
+        raise Text2MLError(f"on_event={on_event!r} is not callable.",
+                           "Pass a function that takes one event, or leave it out.")
+    if stop is not None and not callable(getattr(stop, "is_set", None)):
+        raise Text2MLError(f"stop={stop!r} is not a threading.Event.",
+                           "Pass stop=threading.Event() and call stop.set() to stop.")
+
+
+def _check_whole(option: str, value: Any, minimum: int, fix: str, *,
+                 maximum: int | None = None) -> None:
+    """A whole number (not a bool) in [minimum, maximum]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+            or value < minimum or (maximum is not None and value > maximum):
+        raise Text2MLError(f"{option}={value!r} is not a whole number of at least {minimum}"
+                           + (f" and at most {maximum}" if maximum is not None else "") + ".",
+                           fix)
+
+
 def _as_frame(data: Any) -> pd.DataFrame:
-    """The user's data as a DataFrame (a CSV or Parquet path is read); never modified."""
+    """The user's data as a DataFrame (a CSV or Parquet path is read); never modified.
+    Anything else, or a table a task cannot use, raises ``Text2MLError`` with the fix."""
     if isinstance(data, (str, os.PathLike)):
         path = Path(data)
         if not path.is_file():
@@ -346,16 +440,7 @@ def _as_frame(data: Any) -> pd.DataFrame:
         except Exception as exc:  # noqa: BLE001 - any reader error becomes one clear line
             raise Text2MLError(f"Cannot read {path.name!r}: {exc}",
                                "Check that the file is a valid CSV or Parquet file.") from None
-    if not isinstance(data, pd.DataFrame):
-        raise Text2MLError(f"The data is a {type(data).__name__}, not a table.",
-                           "Pass a pandas DataFrame (or the path of a CSV or Parquet file).")
-    if data.empty:
-        raise Text2MLError("The data has no rows or no columns.",
-                           "Pass a DataFrame with the target column and some feature columns.")
-    if data.columns.duplicated().any():
-        dupes = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
-        raise Text2MLError(f"The data has duplicate column names: {', '.join(dupes)}.",
-                           "Rename the columns so that each name is unique.")
+    check_frame(data)
     return data
 
 

@@ -19,6 +19,7 @@ from .errors import Text2MLError
 _FIVE_FOLD_MAX_ROWS = 5_000
 _THREE_FOLD_MAX_ROWS = 20_000
 _HOLDOUT_SIZE = 0.2
+_MIN_ROWS = 10  # fewer rows cannot both train a model and score it on unseen rows
 
 
 @dataclass(frozen=True)
@@ -68,24 +69,53 @@ def choose_evaluation(y: pd.Series, *, classification: bool, seed: int = 0,
     Raises Text2MLError when there are too few rows or class members to validate at all.
     """
     n_rows = len(y)
+    if n_rows < _MIN_ROWS:
+        raise Text2MLError(
+            f"Only {n_rows} usable rows: too few to train and validate a model.",
+            f"Provide at least {_MIN_ROWS} rows with a known target.",
+        )
     if n_splits is None:
         n_splits = 5 if n_rows <= _FIVE_FOLD_MAX_ROWS else 3
     holdout = n_rows > _THREE_FOLD_MAX_ROWS
     if classification:
-        smallest = int(y.value_counts().min()) if n_rows else 0
-        if smallest < 2:
-            counts = y.value_counts()
-            rare = [repr(c) for c in counts[counts < 2].index[:5]]
-            raise Text2MLError(
-                f"The class {', '.join(rare)} of the target has a single example, too few "
-                "to validate a model.",
-                "Drop or merge the rare classes, or add examples of them.",
-            )
-        n_splits = max(2, min(n_splits, smallest))
-    if n_rows < 2 * n_splits or n_rows < 10:
+        counts = y.value_counts()
+        if counts.min() < 2:
+            raise _single_example_error(y, counts)
+        n_splits = max(2, min(n_splits, int(counts.min())))
+    if n_rows < 2 * n_splits:
         raise Text2MLError(
-            f"Only {n_rows} usable rows: too few to train and validate a model.",
-            "Provide at least 10 rows with a known target.",
+            f"Only {n_rows} usable rows: too few for {n_splits}-fold validation.",
+            f"Provide at least {2 * n_splits} rows with a known target.",
         )
     return Evaluation(n_splits=1 if holdout else n_splits, stratified=classification,
                       seed=seed, holdout=holdout)
+
+
+def _single_example_error(y: pd.Series, counts: pd.Series) -> Text2MLError:
+    """Classes seen once can be neither learned nor scored: say which, and how to drop them.
+
+    The rows are not dropped silently: the generated program, run on the user's data, must
+    see the same rows as the search to reproduce its score.
+    """
+    rare = counts[counts < 2].index.tolist()
+    name = y.name if isinstance(y.name, str) else "target"
+    if len(rare) > len(y) / 2:
+        return Text2MLError(
+            f"The target {name!r} has {len(counts)} distinct values, {len(rare)} of them seen "
+            "only once: it looks like an identifier or free text, not classes to predict.",
+            "Choose the column to predict with target='...' (or --target).")
+    shown = ", ".join(_short(c) for c in rare[:5])
+    more = f" and {len(rare) - 5} more" if len(rare) > 5 else ""
+    which = (f"The class {shown} of the target has" if len(rare) == 1
+             else f"The classes {shown}{more} of the target have")
+    return Text2MLError(
+        f"{which} a single example, too few to validate a model.",
+        f"Drop those rows, e.g. data = data[data[{name!r}].map(data[{name!r}]"
+        ".value_counts()) > 1], merge the rare classes into a larger one, or add examples "
+        "of them.")
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """A class label for a message: its repr, cut at ``limit`` characters."""
+    text = repr(value.item() if hasattr(value, "item") else value)
+    return text if len(text) <= limit else text[:limit - 4] + "...'"

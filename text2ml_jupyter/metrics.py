@@ -117,8 +117,10 @@ def get_metric(name: str, task_type: str | None = None) -> Metric:
     metric = METRICS[key]
     if task_type is not None and task_type not in metric.tasks:
         fitting = [m.name for m in METRICS.values() if task_type in m.tasks]
+        made_for = "regression" if REGRESSION in metric.tasks else "classification"
         raise Text2MLError(
-            f"The metric {metric.label} does not fit a {task_type} task.",
+            f"The metric {metric.label} does not fit a {task_type} task ({metric.label} "
+            f"scores {made_for}).",
             f"Use one of: {', '.join(fitting)}, or say the task type if it was misread.",
         )
     return metric

@@ -1,8 +1,12 @@
 """Isolated worker processes: candidate code runs here, never in the caller's process.
 
-Each worker is a spawned Python process with a memory limit (``RLIMIT_AS``), no core
-dumps, single-threaded numeric libraries (parallelism is across workers) and its output
-sent to a log file in the run's scratch folder. Workers are warm: they stay up across
+Each worker is a spawned Python process in its own session, started in the run's scratch
+folder, with a memory limit (``RLIMIT_AS``), a file-size limit, no core dumps,
+single-threaded numeric libraries (parallelism is across workers), no secrets in its
+environment and its output sent to a capped log file in the scratch folder. An audit hook
+(``_guard``) refuses network use, other programs, signals to other processes, native
+calls from candidate code and file changes outside the scratch folder; a call that tried
+any of these fails with what it tried, even if its code caught the error. Workers are warm: they stay up across
 calls and cache the data they loaded, so the data crosses the process boundary once per
 worker, not once per trial. A call that passes its deadline, or a worker that dies, is
 answered with ``WorkerFailure`` and the worker is replaced on the next acquire.
@@ -28,9 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import _guard
 from .errors import CandidateError
 
 _POLL_SECONDS = 0.2
+_OUTPUT_LIMIT = 1_000_000  # characters a call may print (the rest would fill the log)
+_FILE_SIZE_LIMIT = 256 * 2**20  # bytes: any one file a worker writes, its log included
+_LOG_ROTATE_BYTES = 8 * 2**20  # a worker log past this is moved aside when one starts
 _WARM_UP = "text2ml_jupyter.sandbox:_warm_up"
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                 "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -85,9 +93,15 @@ class WorkerContext:
         return answer
 
 
-def worker_main(conn: Any, limits: Limits) -> None:
+def worker_main(conn: Any, limits: Limits, scratch: str) -> None:
     """The worker's loop: receive calls, run them, send back results or short errors."""
+    import sys
+
     _apply_limits(limits)
+    take_violation, refuse = _guard.install(scratch)
+    outputs = [_guard.CappedOutput(sys.stdout, _OUTPUT_LIMIT, refuse),
+               _guard.CappedOutput(sys.stderr, _OUTPUT_LIMIT, refuse)]
+    sys.stdout, sys.stderr = outputs  # type: ignore[assignment]
     context = WorkerContext(conn)
     while True:
         try:
@@ -97,14 +111,19 @@ def worker_main(conn: Any, limits: Limits) -> None:
         if message[0] == "exit":
             return
         _, target, kwargs = message
+        for output in outputs:
+            output.written = 0
+        take_violation()
         try:
             module_name, function_name = target.split(":")
             function = getattr(importlib.import_module(module_name), function_name)
-            conn.send(("result", function(context, **kwargs)))
+            reply = ("result", function(context, **kwargs))
         except CandidateError as exc:
-            conn.send(("error", str(exc)))
-        except BaseException as exc:  # candidate code may raise anything, SystemExit too
-            conn.send(("error", describe_exception(exc)))
+            reply = ("error", str(exc))
+        except BaseException as exc:  # noqa: BLE001 - candidate code may raise anything
+            reply = ("error", describe_exception(exc))
+        violation = take_violation()  # refused even if the code caught the error
+        conn.send(("error", f"blocked: {violation}") if violation else reply)
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -128,6 +147,8 @@ def _apply_limits(limits: Limits) -> None:
         import resource
 
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        # Python ignores SIGXFSZ, so a write past this fails with "File too large".
+        resource.setrlimit(resource.RLIMIT_FSIZE, (_FILE_SIZE_LIMIT, _FILE_SIZE_LIMIT))
         if limits.memory_mb:
             size = limits.memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (size, size))
@@ -143,23 +164,29 @@ class Worker:
     ``__main__``, and it runs in its own session, so Ctrl-C reaches only the caller.
     """
 
-    def __init__(self, limits: Limits, log_path: Path) -> None:
+    def __init__(self, limits: Limits, log_path: Path, scratch: Path | None = None) -> None:
         import socket
         import subprocess
         import sys
         from multiprocessing.connection import Connection
 
+        scratch = (scratch or log_path.parent).resolve()
+        temp = scratch / "tmp"  # tempfile writes land inside the scratch folder
+        temp.mkdir(parents=True, exist_ok=True)
         parent, child = socket.socketpair()
         env = dict(_without_secrets(os.environ), **{name: "1" for name in _THREAD_VARS})
         package_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+        env.update(TMPDIR=str(temp), PYTHONDONTWRITEBYTECODE="1")
+        _rotate(log_path)
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "text2ml_jupyter._worker", str(child.fileno()),
-                 str(limits.memory_mb or 0)],
+                 str(limits.memory_mb or 0), str(scratch)],
                 pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, env=env, start_new_session=True, close_fds=True)
+                stderr=subprocess.STDOUT, env=env, start_new_session=True, close_fds=True,
+                cwd=scratch)  # relative paths in candidate code stay in the scratch folder
         child.close()
         self._conn = Connection(parent.detach())
         self.ready = False  # true once a call returned: the worker's imports are done
@@ -257,7 +284,7 @@ class WorkerPool:
 
     def __init__(self, n_workers: int, scratch: Path, limits: Limits = Limits()) -> None:
         self.n_workers = n_workers
-        self.scratch = scratch
+        self.scratch = Path(scratch).resolve()
         self.limits = limits
         self._idle: queue.Queue[int] = queue.Queue()
         self._workers: list[Worker | None] = [None] * n_workers
@@ -269,7 +296,7 @@ class WorkerPool:
             self._idle.put(index)
 
     def _spawn(self, index: int) -> Worker:
-        return Worker(self.limits, self.scratch / f"worker-{index}.log")
+        return Worker(self.limits, self.scratch / f"worker-{index}.log", self.scratch)
 
     def warm(self, timeout: float = 120.0) -> None:
         """Send every idle worker a cheap call so its imports happen now, not in a test
@@ -359,6 +386,14 @@ def _warm_up(context: WorkerContext) -> bool:
     import sklearn.pipeline  # noqa: F401
 
     return True
+
+
+def _rotate(log_path: Path) -> None:
+    """Move a large worker log aside, so a long run's logs stay under the file-size limit
+    (and the newest lines are in ``worker-N.log``)."""
+    with contextlib.suppress(OSError):
+        if log_path.stat().st_size > _LOG_ROTATE_BYTES:
+            log_path.replace(log_path.with_name(log_path.name + ".1"))
 
 
 # Environment variables a worker never sees: candidate code is untrusted, and an API key

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .candidates import Candidate
+from .candidates import FAILED, Candidate
 from .errors import CandidateError
 from .sandbox import WorkerFailure, WorkerPool
 from .slots import SLOTS
@@ -114,6 +114,10 @@ class Search:
         self.completed = 0
         self._durations: list[float] = []
         self.errors: list[str] = []  # unexpected errors of search threads, for the notes
+        # per candidate key: trials that crashed or timed out / completed (see _excluded)
+        self._crashes: dict[str, int] = {}
+        self._successes: dict[str, int] = {}
+        self.excluded: dict[str, str] = {}  # candidate key -> why it is no longer tried
         self._lock = threading.Lock()
         self._storage_lock = threading.Lock()
 
@@ -179,25 +183,62 @@ class Search:
             name = trial.suggest_categorical(slot.name, names)
             candidate = self.accepted[slot.name][names.index(name)]
             chain.append((slot.name, name, candidate.source, candidate.defaults))
+        keys = [f"{slot}.{name}" for slot, name, _, _ in chain]
+        skipped = [key for key in keys if key in self.excluded]
+        if skipped:  # failed fast: TPE learns to leave it, and no worker is spent
+            trial.set_user_attr("error", f"{skipped[0]} is excluded: "
+                                         f"{self.excluded[skipped[0]]}")
+            return TrialState.FAIL, None
         trial.set_user_attr("started", round(self.budget.elapsed(), 3))
         try:
             out = self.pool.call(_EVALUATE, {**self.job, "chain": chain},
-                                 deadline=self.budget.end,
+                                 deadline=self.budget.end, time_limit=self._trial_limit(),
                                  on_ask=lambda question: self._answer(trial, question),
                                  should_stop=self._should_kill)
         except CandidateError as exc:
             trial.set_user_attr("error", str(exc))
             return TrialState.FAIL, None
         except WorkerFailure as exc:
-            trial.set_user_attr("error", "stopped at the end of the budget"
-                                if exc.kind == "stopped" else str(exc))
+            reason = "stopped at the end of the budget" if exc.kind == "stopped" \
+                else f"exceeded the trial time limit ({self._trial_limit():.0f} s)" \
+                if exc.kind == "timeout" else str(exc)
+            trial.set_user_attr("error", reason)
+            if exc.kind != "stopped":
+                self._count_crash(keys, reason)
             return TrialState.FAIL, None
+        with self._lock:
+            for key in keys:
+                self._successes[key] = self._successes.get(key, 0) + 1
         trial.set_user_attr("finished", round(self.budget.elapsed(), 3))
         if out.get("pruned"):
             return TrialState.PRUNED, None
         trial.set_user_attr("fit_seconds", out["fit_seconds"])
         trial.set_user_attr("fold_scores", out["fold_scores"])
         return TrialState.COMPLETE, out["score"]
+
+    def _trial_limit(self) -> float:
+        """Seconds one trial may run: generous (a slower model is not a broken one), but a
+        hung candidate must not hold a worker for the whole budget."""
+        with self._lock:
+            slowest = max(self._durations, default=0.0)
+        return max(20.0, 0.25 * self.budget.seconds, 10.0 * slowest)
+
+    def _count_crash(self, keys: list[str], reason: str) -> None:
+        """A candidate in two crashed or timed-out trials and in no completed one is
+        excluded from the search (unless it is the last of its slot): it is the likely
+        culprit, and each crash costs a worker restart."""
+        with self._lock:
+            for key in keys:
+                self._crashes[key] = self._crashes.get(key, 0) + 1
+            for key in keys:
+                slot = key.split(".")[0]
+                others = [c for c in self.accepted[slot]
+                          if c.key != key and c.key not in self.excluded]
+                if self._crashes[key] >= 2 and not self._successes.get(key) and others:
+                    self.excluded[key] = f"it crashed or timed out in trials ({reason})"
+                    candidate = next(c for c in self.accepted[slot] if c.key == key)
+                    candidate.status = FAILED
+                    candidate.reason = f"failed in the search: {self.excluded[key]}"
 
     def _answer(self, trial: Any, question: Any) -> Any:
         kind = question[0]

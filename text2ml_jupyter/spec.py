@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
+import numbers
 import re
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -10,12 +12,27 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import (is_bool_dtype, is_datetime64_any_dtype, is_integer_dtype,
-                              is_numeric_dtype)
+from pandas.api.types import (
+    is_bool_dtype,
+    is_datetime64_any_dtype,
+    is_integer_dtype,
+    is_numeric_dtype,
+)
 
-from ._phrases import (CLASSIFICATION, NOT_A_TARGET, ParsedText, choose_target, find_metric,
-                       listing, name_words, named_class, task_hint, time_series_cue,
-                       unsupported_error, unsupported_metric)
+from ._phrases import (
+    CLASSIFICATION,
+    NOT_A_TARGET,
+    ParsedText,
+    choose_target,
+    find_metric,
+    listing,
+    name_words,
+    named_class,
+    task_hint,
+    time_series_cue,
+    unsupported_error,
+    unsupported_metric,
+)
 from .errors import Text2MLError
 from .metrics import BINARY, DEFAULT_METRIC, MULTICLASS, REGRESSION, get_metric
 
@@ -30,6 +47,8 @@ LEAKAGE = "leakage"
 EMPTY = "empty"
 TARGET = "target"
 IGNORED = "ignore"  # left out because the user said so
+MIXED = "mixed"  # numbers with a few text values: neither a number nor a category
+UNSUPPORTED = "unsupported"  # a dtype no pipeline step reads (complex numbers)
 FEATURE_ROLES = (NUMERIC, CATEGORICAL, TEXT, DATETIME)
 
 
@@ -128,7 +147,7 @@ def infer_spec(
     a leakage suspect, ``{"notes": "ignore"}`` leaves one out). Raises
     ``Text2MLError`` with the likely choices when something cannot be decided.
     """
-    _check_frame(data)
+    check_frame(data)
     explicit_roles, text = roles, "" if text is None else str(text)
     parsed = ParsedText(text)
     notes: list[str] = []
@@ -158,6 +177,7 @@ def infer_spec(
     if missing:
         notes.append(f"Dropped {missing} row{'s' if missing != 1 else ''} with a missing target.")
     y = y.dropna()
+    _check_target_values(y, target)
     kind = _task_type(y, target, explicit_kind, hint, notes)
 
     if metric is not None or text_metric is not None:
@@ -182,8 +202,10 @@ def infer_spec(
         columns[column] = LEAKAGE
     forced = _explicit_roles(explicit_roles, data, target)
     columns.update(forced)
+    _check_features(columns, data, target)
     notes += [_exclusion_note(c, r, roles[c], target, data[c]) for c, r in columns.items()
               if r not in FEATURE_ROLES and r != TARGET and c not in forced]
+    notes += _role_notes(columns, sample, nunique, forced)
     return TaskSpec(text=text, target=target, task_type=kind, metric=metric_obj.name,
                     direction=metric_obj.direction, columns=columns, pos_label=label,
                     classes=classes, n_rows=len(y), n_rows_dropped=missing, notes=notes)
@@ -212,24 +234,178 @@ def _explicit_roles(roles: dict[str, str] | None, data: pd.DataFrame,
         if role not in _SETTABLE_ROLES:
             raise Text2MLError(f"Unknown role {role!r} for column {column!r}.",
                                f"Use one of: {', '.join(_SETTABLE_ROLES)}.")
+        if role == NUMERIC and not (is_numeric_dtype(data[column])
+                                    and not is_bool_dtype(data[column])
+                                    and data[column].dtype.kind != "c"):
+            raise Text2MLError(
+                f"roles makes {column!r} numeric, but it holds {data[column].dtype} values.",
+                f"Convert it first, e.g. data[{column!r}] = pd.to_numeric(data[{column!r}], "
+                "errors='coerce') (text becomes missing), or use the role 'categorical'.")
     return dict(roles)
 
-def _check_frame(data: Any) -> None:
+def check_frame(data: Any) -> None:
+    """Raise ``Text2MLError`` unless ``data`` is a table a task can use: a DataFrame with
+    rows, at least two columns, and distinct text column names (the task, the roles and the
+    generated program refer to columns by name)."""
     if not isinstance(data, pd.DataFrame):
-        raise Text2MLError(f"Expected a pandas DataFrame, got {type(data).__name__}.",
-                           "Pass the data as a DataFrame, e.g. pd.read_csv('file.csv').")
-    if data.shape[1] < 2 or len(data) == 0:
+        raise not_a_table(data)
+    if len(data) == 0 or data.shape[1] == 0:
         raise Text2MLError(
-            f"The data has {len(data)} rows and {data.shape[1]} columns; a task needs rows "
-            "and at least two columns (a target and a feature).",
+            f"The data has no rows or no columns ({_count(len(data), 'row')}, "
+            f"{_count(data.shape[1], 'column')}).",
             "Pass the full table, with the column to predict and the columns to use.")
+    if data.shape[1] < 2:
+        raise Text2MLError(
+            f"The data has a single column ({str(data.columns[0])!r}); a task needs at least "
+            "two columns (a target and a feature).",
+            "Pass the full table, with the column to predict and the columns to use.")
+    unnamed = [c for c in data.columns if not isinstance(c, str)]
+    if unnamed:
+        raise Text2MLError(
+            f"Column names must be text; {listing(unnamed, 5)} "
+            f"{'is' if len(unnamed) == 1 else 'are'} not (e.g. the numbered columns of a "
+            "table built from an array).",
+            "Name the columns, e.g. data.columns = ['age', 'fare', ..., 'survived'], or "
+            "data.columns = data.columns.map(str).")
     duplicated = data.columns[data.columns.duplicated()].unique().tolist()
     if duplicated:
-        raise Text2MLError(f"Duplicate column names: {', '.join(map(repr, duplicated))}.",
+        raise Text2MLError(f"Duplicate column names: {listing(duplicated)}.",
                            "Give every column a distinct name (data.columns = [...]).")
 
 
+def not_a_table(value: Any, name: str = "The data") -> Text2MLError:
+    """The error for data that is not a DataFrame, with the fix that fits what it is."""
+    kind = {"ndarray": "NumPy array"}.get(type(value).__name__, type(value).__name__)
+    fix = "Pass a pandas DataFrame, e.g. df = pd.read_csv('data.csv')."
+    if isinstance(value, pd.Series):
+        fix = ("A Series is one column; pass the whole DataFrame, with the column to predict "
+               "and the columns to learn from.")
+    elif isinstance(value, np.ndarray):
+        fix = ("An array has no column names for the task to refer to; name them: "
+               "pd.DataFrame(array, columns=['age', 'fare', ..., 'survived']).")
+    elif isinstance(value, dict):
+        fix = ("A dict of columns becomes a table with pd.DataFrame(data); a dict of single "
+               "values is one row, too few to learn from.")
+    elif isinstance(value, (list, tuple)):
+        fix = ("Rows (a list of dicts or of lists) become a table with pd.DataFrame(rows, "
+               "columns=[...]).")
+    elif isinstance(value, str):
+        fix = "Pass a DataFrame, or the path of a CSV or Parquet file."
+    article = "an" if kind[:1].lower() in "aeio" else "a"
+    return Text2MLError(f"{name} is {article} {kind}, not a table (a pandas DataFrame).", fix)
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 row', '3 rows', '10,000 rows'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _check_target_values(y: pd.Series, target: Any) -> None:
+    """The target's present values must be one kind a model can learn: finite numbers,
+    or labels of one type (a classifier sorts its classes; 1 and 'a' cannot be sorted)."""
+    if is_numeric_dtype(y) and not is_bool_dtype(y):
+        if y.dtype.kind == "c":
+            raise Text2MLError(f"The target {target!r} holds complex numbers.",
+                               "Predict a real-valued or categorical column.")
+        n_inf = int(np.isinf(y.to_numpy(dtype=float, na_value=np.nan)).sum())
+        if n_inf:
+            raise Text2MLError(
+                f"The target {target!r} is infinite (inf or -inf) in {_count(n_inf, 'row')}.",
+                f"Make those values missing, and the rows are left out: data[{target!r}] = "
+                f"data[{target!r}].replace([np.inf, -np.inf], np.nan).")
+        return
+    if is_datetime64_any_dtype(y) or y.dtype.kind == "m":
+        return  # _task_type explains that dates are not a target
+    kinds = _value_kinds(y.to_numpy(dtype=object))  # every value: one odd row breaks a fit
+    if "date" in kinds:
+        raise Text2MLError(f"The target {target!r} holds dates; predicting dates is not "
+                           "supported yet.", "Predict a numeric or categorical column.")
+    if not kinds <= {"number", "text"}:
+        odd = sorted(kinds - {"number", "text"})
+        raise Text2MLError(f"The target {target!r} holds {', '.join(odd)} values; a target "
+                           "holds numbers or labels (text).",
+                           "Predict a column of numbers or labels, or convert this one, "
+                           f"e.g. data[{target!r}] = data[{target!r}].astype(str).")
+    if kinds == {"number"} and y.dtype == object:
+        _check_object_numbers(y, target)
+    if kinds == {"text"}:
+        distinct = pd.Series(_distinct(y)[:_STRING_SAMPLE], dtype=object).astype(str)
+        if len(distinct) > _VALUE_MATCH_MAX_LEVELS and \
+                _MIXED_MIN_SHARE <= _numeric_share(distinct) < 1:
+            raise Text2MLError(
+                f"The target {target!r} holds numbers and, in a few rows, text "
+                f"({_mixed_text(y)}).",
+                f"To predict the numbers, make that text missing (those rows are then left "
+                f"out): data[{target!r}] = pd.to_numeric(data[{target!r}], errors='coerce').")
+    if len(kinds) > 1:
+        examples = _mixed_examples(y)
+        raise Text2MLError(
+            f"The target {target!r} mixes numbers and text ({examples}); its classes must be "
+            "of one type.",
+            f"Make them all text: data[{target!r}] = data[{target!r}].astype(str), or fix "
+            "the values that do not belong.")
+
+
+def _check_object_numbers(y: pd.Series, target: Any) -> None:
+    """Numbers or True/False stored as Python objects (how pandas reads a True/False column
+    with blanks) are no label type scikit-learn knows; a proper dtype fixes that."""
+    values = y.to_numpy(dtype=object)
+    if all(isinstance(v, (bool, np.bool_)) for v in values):
+        what, dtype = "True/False values", "bool"
+    elif all(float(v).is_integer() for v in values):
+        what, dtype = "whole numbers", "int"
+    else:
+        what, dtype = "numbers", "float"
+    raise Text2MLError(
+        f"The target {target!r} holds {what} stored as Python objects (dtype object, as "
+        "pandas reads such a column with blanks); scikit-learn cannot read them as a target.",
+        f"Drop the rows without a target and give the column its type: data = "
+        f"data.dropna(subset=[{target!r}]).astype({{{target!r}: {dtype}}}).")
+
+
+def _mixed_examples(col: pd.Series) -> str:
+    """One number and one text value of a mixed column, for messages: "1, 'a'"."""
+    values = _distinct(col.astype(object))
+    number = next((v for v in values if _value_kinds([v]) == {"number"}), None)
+    text = next((v for v in values if isinstance(v, str)), None)
+    return ", ".join(repr(_plain(v)) for v in (number, text) if v is not None)
+
+
+def _check_features(columns: dict[Any, str], data: pd.DataFrame, target: Any) -> None:
+    """Some column must be left to learn from, and numeric inputs must be finite: the
+    pipeline imputes missing values, but an infinite one has no meaningful scale."""
+    features = [c for c, r in columns.items() if r in FEATURE_ROLES]
+    if not features:
+        excluded = [f"{c!r} ({r})" for c, r in columns.items() if r != TARGET]
+        keep = next((c for c, r in columns.items() if r in (IDENTIFIER, MIXED, LEAKAGE)),
+                    None)
+        raise Text2MLError(
+            f"No column is left to learn {target!r} from: {', '.join(excluded[:10])}"
+            + (f" and {len(excluded) - 10} more" if len(excluded) > 10 else "") + ".",
+            "Add columns that describe each row"
+            + (f", or keep an excluded one with roles={{{keep!r}: 'categorical'}}"
+               if keep is not None else "") + ".")
+    infinite = {}
+    for column in features:
+        col = data[column]
+        if col.dtype.kind == "f":  # float64, float32, Float64: the dtypes that hold inf
+            n_inf = int(np.isinf(col.to_numpy(dtype=float, na_value=np.nan)).sum())
+            if n_inf:
+                infinite[column] = n_inf
+    if infinite:
+        names = list(infinite)
+        shown = ", ".join(f"{c!r} ({_count(n, 'row')})" for c, n in list(infinite.items())[:5])
+        raise Text2MLError(
+            f"Infinite values (inf or -inf) in {shown}; a model cannot learn from them.",
+            f"Make them missing values, which the pipeline fills in: cols = {names!r}; "
+            "data[cols] = data[cols].replace([np.inf, -np.inf], np.nan). Or leave the "
+            "columns out with roles={'column': 'ignore'}.")
+
+
 def _explicit_target(target: Any, data: pd.DataFrame) -> Any:
+    if not isinstance(target, str):
+        raise Text2MLError(f"target={target!r} is not a column name.",
+                           f"Name one column as text, e.g. target={str(data.columns[-1])!r}.")
     if target in data.columns:
         return target
     names = [str(c) for c in data.columns]
@@ -276,7 +452,25 @@ def _choose_target(parsed: ParsedText, data: pd.DataFrame, roles: dict[Any, str]
               and not is_bool_dtype(data[c])}
     return choose_target(parsed, list(data.columns), values,
                          lambda c: _fit(data[c], roles[c], nunique[c], hint),
-                         lambda: _has_image_paths(data), notes)
+                         lambda: _has_image_paths(data), notes,
+                         lambda c: _unfit_reason(roles[c], data[c], nunique[c]))
+
+
+def _unfit_reason(role: str, col: pd.Series, n_unique: int) -> str | None:
+    """Why a column cannot be the target, in words (None if it can)."""
+    if role == IDENTIFIER:
+        return "it looks like an identifier (a different value in almost every row)"
+    if role == TEXT:
+        if isinstance(col.dtype, pd.CategoricalDtype) or n_unique > _HIGH_CARDINALITY:
+            return f"it has {n_unique:,} distinct values, too many to be classes"
+        return "it holds free text"
+    return {
+        DATETIME: "it holds dates; predicting dates is not supported yet",
+        EMPTY: "all its values are missing",
+        CONSTANT: "it holds a single value; there is nothing to predict",
+        MIXED: "it mixes numbers and text",
+        UNSUPPORTED: f"its values ({col.dtype}) are of a type no model predicts",
+    }.get(role)
 
 
 def _fit(col: pd.Series, role: str, n_unique: int, hint: str | None) -> float:
@@ -414,6 +608,9 @@ def _coerce_label(value: Any, classes: list[Any], target: Any) -> Any:
 # -- column roles ------------------------------------------------------------------------------
 
 _SAMPLE_ROWS = 20_000
+_HIGH_CARDINALITY = 1_000  # levels above which a string column is encoded like text
+_NEARLY_UNIQUE = 0.95  # distinct share of present values above which strings are an ID
+_MIXED_MIN_SHARE = 0.9  # numbers among the distinct values of a "numbers + some text" column
 _STRING_SAMPLE = 2_000
 _TEXT_MIN_WORDS = 4.0
 _TEXT_MIN_UNIQUE = 0.5
@@ -458,23 +655,56 @@ def _role(name: Any, col: pd.Series, sample: pd.Series, n_unique: int) -> str:
         return DATETIME
     if is_bool_dtype(col):
         return CATEGORICAL
+    if col.dtype.kind == "c":
+        return UNSUPPORTED
     if is_numeric_dtype(col):
         if unique_rows and is_integer_dtype(col) and (id_name or _is_row_counter(col)):
             return IDENTIFIER
         return NUMERIC
     if isinstance(col.dtype, pd.CategoricalDtype):
-        return CATEGORICAL
+        return TEXT if n_unique > _HIGH_CARDINALITY else CATEGORICAL
     if unique_rows and id_name:
         return IDENTIFIER
     distinct = pd.Series(_distinct(sample)[:_STRING_SAMPLE], dtype=object).astype(str)
     if _looks_datetime(distinct):
         return DATETIME
-    if (n_unique / n_present >= _TEXT_MIN_UNIQUE
-            and distinct.str.split().str.len().mean() >= _TEXT_MIN_WORDS):
+    if n_unique / n_present >= _TEXT_MIN_UNIQUE and _words_per_value(distinct) >= _TEXT_MIN_WORDS:
         return TEXT
-    if unique_rows and len(col) >= 20:
+    if n_unique > _VALUE_MATCH_MAX_LEVELS and _MIXED_MIN_SHARE <= _numeric_share(distinct) < 1:
+        return MIXED
+    if n_present >= 20 and n_unique >= _NEARLY_UNIQUE * n_present:
         return IDENTIFIER
-    return CATEGORICAL
+    # One-hot columns for thousands of levels cost memory and time for little gain; a
+    # sparse TF-IDF of the values (words and characters) keeps such a column affordable.
+    return TEXT if n_unique > _HIGH_CARDINALITY else CATEGORICAL
+
+
+def _words_per_value(distinct: pd.Series) -> float:
+    """Mean number of words in (a sample of) a column's distinct values, as text."""
+    return float(distinct.str.split().str.len().mean()) if len(distinct) else 0.0
+
+
+def _numeric_share(distinct: pd.Series) -> float:
+    """The share of (a sample of) distinct values, as text, that read as numbers."""
+    if not len(distinct):
+        return 0.0
+    return float(pd.to_numeric(distinct, errors="coerce").notna().mean())
+
+
+def _value_kinds(values: Any) -> set[str]:
+    """The kinds of Python values in an object column: 'number', 'text', 'date', or a
+    type name (lists, dicts...); mixed kinds cannot be sorted or encoded as one type."""
+    return {_kind(t) for t in set(map(type, values))}
+
+
+def _kind(cls: type) -> str:
+    if issubclass(cls, (bool, np.bool_, numbers.Number)):
+        return "number"
+    if issubclass(cls, str):
+        return "text"
+    if issubclass(cls, (datetime.date, np.datetime64)):
+        return "date"
+    return cls.__name__
 
 
 def _id_like(name: Any) -> bool:
@@ -602,16 +832,53 @@ def _grouped_variance_leak(x: pd.Series, y: pd.Series) -> bool:
 
 def _exclusion_note(column: Any, role: str, data_role: str, target: Any, col: pd.Series) -> str:
     """One sentence saying why a column is left out of the model."""
-    reason = {
-        IDENTIFIER: "an identifier (a different value in every row), not a measurement",
-        CONSTANT: f"it holds a single value ({_plain(col.dropna().iloc[0])!r})"
-        + (" besides missing values" if col.isna().any() else "") if col.notna().any() else "",
-        EMPTY: "all its values are missing",
-        LEAKAGE: f"it alone predicts {target!r} almost perfectly (leakage suspect); if it is "
-                 f"a legitimate input, pass roles={{{column!r}: {data_role!r}}} "
-                 f"(command line: --role {column}={data_role})",
-    }.get(role, role)
+    if role == IDENTIFIER:
+        every = "every" if _nunique(col) == len(col) else "almost every"
+        reason = f"an identifier (a different value in {every} row), not a measurement"
+    elif role == CONSTANT:
+        reason = (f"it holds a single value ({_plain(col.dropna().iloc[0])!r})"
+                  + (" besides missing values" if col.isna().any() else ""))
+    else:
+        reason = {
+            EMPTY: "all its values are missing",
+            LEAKAGE: f"it alone predicts {target!r} almost perfectly (leakage suspect); if "
+                     f"it is a legitimate input, pass roles={{{column!r}: {data_role!r}}} "
+                     f"(command line: --role {column}={data_role})",
+            MIXED: f"it holds numbers and, in a few rows, text ({_mixed_text(col)}); to use "
+                   f"it as a number, make that text missing: data[{column!r}] = "
+                   f"pd.to_numeric(data[{column!r}], errors='coerce')",
+            UNSUPPORTED: f"its values ({col.dtype}) are of a type no pipeline step reads",
+        }.get(role, role)
     return f"Excluded {column!r}: {reason}."
+
+
+def _mixed_text(col: pd.Series) -> str:
+    """A few of the values of a mostly numeric column that do not read as numbers."""
+    values = pd.Series(_distinct(col)[:_STRING_SAMPLE], dtype=object)
+    text = values[pd.to_numeric(values.astype(str), errors="coerce").isna()]
+    return listing(text.tolist(), 3)
+
+
+def _role_notes(columns: dict[Any, str], sample: pd.DataFrame, nunique: dict[Any, int],
+                forced: dict[Any, str]) -> list[str]:
+    """Notes for feature columns used in a way the user may not expect."""
+    notes = []
+    for column, role in columns.items():
+        if column in forced:
+            continue
+        if role == TEXT and nunique[column] > _HIGH_CARDINALITY and _words_per_value(
+                pd.Series(_distinct(sample[column])[:_STRING_SAMPLE], dtype=object)
+                .astype(str)) < _TEXT_MIN_WORDS:
+            notes.append(f"{column!r} has {nunique[column]:,} distinct values: encoded like "
+                         "text (a sparse TF-IDF of its words and characters) rather than one "
+                         f"column per value; pass roles={{{column!r}: 'categorical'}} to "
+                         "one-hot encode it.")
+        elif role == CATEGORICAL and sample[column].dtype == object and \
+                _value_kinds(sample[column].dropna().to_numpy()) >= {"number", "text"}:
+            notes.append(f"{column!r} holds both numbers and text "
+                         f"({_mixed_examples(sample[column])}): its values are used as "
+                         "categories.")
+    return notes
 
 
 def training_data(spec: TaskSpec, data: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:

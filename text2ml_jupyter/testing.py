@@ -3,7 +3,9 @@ sample, in a worker, and must keep its slot's contract.
 
 The checks: it runs; it returns the right kind of object; outputs are 2-D numeric with the
 right rows and no NaN/inf; predictions have the right shape and labels; probabilities are
-well-formed; the score is finite; the input DataFrame is not mutated. A failure is a short,
+well-formed; the score is finite; the input DataFrame is not mutated; a second run from
+fresh builds gives the same output (candidates must be deterministic, so a trial's score
+means something and the refit reproduces it). A failure is a short,
 precise reason, which a provider that can repair gets back.
 """
 
@@ -50,6 +52,8 @@ def run_contract_tests(pool: WorkerPool, candidates: list[Candidate], upstream: 
             candidate.status = FAILED
             candidate.reason = ("not tested: the run was stopped" if exc.kind == "stopped"
                                 else str(exc) if exc.kind == "crash"
+                                else "not tested in time: the run's budget ran out"
+                                if time.monotonic() >= deadline - 0.5
                                 else f"exceeded the test time limit ({per_test_seconds:.0f} s)")
         else:
             candidate.status, candidate.reason = PASSED, None
@@ -64,34 +68,65 @@ def run_contract_tests(pool: WorkerPool, candidates: list[Candidate], upstream: 
 
 def contract_test(context: Any, *, data_path: str, spec: dict[str, Any],
                   chain: list[tuple[str, str, str, dict[str, Any]]], seed: int = 0) -> dict:
-    """Run the chain's last candidate with its upstream on a sample; raise CandidateError
-    with a short reason when the contract is broken."""
+    """Run the chain's last candidate with its upstream on a sample, twice from fresh
+    builds; raise CandidateError with a short reason when the contract is broken or the
+    two runs disagree."""
     import pandas as pd
 
-    from ._building import DefaultTrial, build_parts, load_training_data
+    from ._building import load_training_data
     from .spec import TaskSpec
 
     task = TaskSpec.from_dict(spec)
     X, y = load_training_data(context, data_path, task)
     X_fit, X_check, y_fit, y_check = _sample(X, y, task.is_classification, seed)
     before = int(pd.util.hash_pandas_object(X_fit, index=True).sum())
+    first = _exercise(chain, task, X_fit, X_check, y_fit, y_check)
+    if int(pd.util.hash_pandas_object(X_fit, index=True).sum()) != before:
+        raise CandidateError("mutated its input DataFrame (it must work on a copy)")
+    second = _exercise(chain, task, X_fit, X_check, y_fit, y_check)
+    if not _same(first, second):
+        raise CandidateError("gave different results in two runs on the same rows (it is "
+                             "not deterministic: pass random_state and avoid unseeded "
+                             "randomness)")
+    return {"rows": _rows(X_fit) + _rows(X_check)}
+
+
+def _exercise(chain: list[tuple[str, str, str, dict[str, Any]]], task: Any, X_fit: Any,
+              X_check: Any, y_fit: Any, y_check: Any) -> Any:
+    """Build the chain fresh, fit it on one part of the sample and check the last slot's
+    contract on the other; returns that slot's output on the check rows."""
+    from ._building import DefaultTrial, build_parts
+
     parts = build_parts(chain, lambda s, n, d: DefaultTrial(d), task.columns_by_role())
     last = chain[-1][0]
     if last == "postprocess":
-        _check_estimator(parts["postprocess"], X_fit, y_fit, X_check, y_check, task, "estimator")
-    else:
-        out_fit, out_check = X_fit, X_check
-        for slot in ("preprocess", "features"):
-            step = parts.get(slot)
-            if slot == last or step is not None:
-                out_fit, out_check = _check_transformer(step, out_fit, out_check, y_fit, slot)
-            if slot == last:
-                break
-        if last == "model":
-            _check_estimator(parts["model"], out_fit, y_fit, out_check, y_check, task, "model")
-    if int(pd.util.hash_pandas_object(X_fit, index=True).sum()) != before:
-        raise CandidateError("mutated its input DataFrame (it must work on a copy)")
-    return {"rows": _rows(X_fit) + _rows(X_check)}
+        return _check_estimator(parts["postprocess"], X_fit, y_fit, X_check, y_check, task,
+                                "estimator")
+    out_fit, out_check = X_fit, X_check
+    for slot in ("preprocess", "features"):
+        step = parts.get(slot)
+        if slot == last or step is not None:
+            out_fit, out_check = _check_transformer(step, out_fit, out_check, y_fit, slot)
+        if slot == last:
+            return out_check
+    return _check_estimator(parts["model"], out_fit, y_fit, out_check, y_check, task, "model")
+
+
+def _same(first: Any, second: Any) -> bool:
+    """Equal outputs (floats within a tight tolerance: the same code on the same rows in
+    one process may still round differently)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    if isinstance(first, list):
+        return len(first) == len(second) and all(map(_same, first, second))
+    first, second = (x.toarray() if sp.issparse(x) else np.asarray(x)
+                     for x in (first, second))
+    if first.shape != second.shape:
+        return False
+    if np.issubdtype(first.dtype, np.number) and np.issubdtype(second.dtype, np.number):
+        return bool(np.allclose(first, second, rtol=1e-6, atol=1e-9, equal_nan=True))
+    return bool(np.array_equal(first, second))
 
 
 def _sample(X: Any, y: Any, classification: bool, seed: int) -> tuple[Any, Any, Any, Any]:
@@ -150,7 +185,9 @@ def _check_matrix(out: Any, rows: int, slot: str, method: str) -> None:
 
 
 def _check_estimator(estimator: Any, X_fit: Any, y_fit: Any, X_check: Any, y_check: Any,
-                     task: Any, what: str) -> None:
+                     task: Any, what: str) -> Any:
+    """Fit, predict and (for classifiers) predict_proba under the contract; returns the
+    predictions (and probabilities) on the check rows."""
     import numpy as np
     import pandas as pd
 
@@ -178,5 +215,7 @@ def _check_estimator(estimator: Any, X_fit: Any, y_fit: Any, X_check: Any, y_che
                                  f"({rows}, {len(classes)})")
         if not np.all(np.isfinite(proba)) or np.abs(proba.sum(axis=1) - 1).max() > 1e-3:
             raise CandidateError("predict_proba rows are not finite probabilities summing to 1")
-    elif not np.all(np.isfinite(predictions.astype(float))):
+        return [predictions, proba]
+    if not np.all(np.isfinite(predictions.astype(float))):
         raise CandidateError("predict returned NaN or inf")
+    return [predictions]

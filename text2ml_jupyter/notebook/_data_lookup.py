@@ -57,6 +57,17 @@ def _listing(frames: dict[str, Any]) -> str:
         for name, value in sorted(frames.items()))
 
 
+def _table_fix(value: Any) -> str:
+    """How to turn ``value`` into a DataFrame (an array needs column names, a Series is one
+    column...), as the engine says it."""
+    if type(value).__module__.split(".")[0] not in ("pandas", "numpy") \
+            and not isinstance(value, (list, tuple, dict, str)):
+        return "Pass a DataFrame, e.g. --data df after df = pd.DataFrame(...)."
+    from ..spec import not_a_table
+
+    return not_a_table(value).fix or ""
+
+
 def _is_data_file(path_text: str) -> bool:
     from ..cli import _data_suffix
 
@@ -92,8 +103,7 @@ def find_data(namespace: dict[str, Any], requested: str | None, task: str) -> Fo
             raise Text2MLError(
                 f"--data {requested}: the variable {requested} is a "
                 f"{type(value).__name__}, not a pandas DataFrame.",
-                f"Pass a DataFrame, e.g. --data df after df = pd.DataFrame(...). "
-                f"{_listing(frames)}.")
+                f"{_table_fix(value)} {_listing(frames)}.")
         if _is_data_file(requested) or "/" in requested:
             return _file(requested)
         raise Text2MLError(f"--data {requested}: there is no variable named {requested!r}.",

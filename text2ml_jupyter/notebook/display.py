@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._progress import RunProgress
 from ..events import Event
+from ._progress import RunProgress
 
 _REFRESH = 0.2  # seconds between dashboard refreshes: each one is a message to the browser
 
@@ -104,7 +104,10 @@ class RunView:
                        "text/html": bundle["text/html"] + "<p style='color:var(--jp-error-"
                        f"color1,#d32f2f);white-space:pre-wrap'>{escape(message)}</p>"})
 
-    def finish(self, result: Any, cells: list[Any], *, anchor: str, message: str) -> None:
+    def finish(self, result: Any, cells: list[Any] | None, *, anchor: str,
+               message: str) -> None:
+        """The static summary; ``cells`` (None: not written back, --no-insert) ride along
+        as CELLS_MIME for headless runners."""
         self._replace(_static_bundle(self.progress, cells, anchor=anchor,
                                      run_id=result.run_id, message=message))
 

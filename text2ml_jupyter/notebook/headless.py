@@ -3,7 +3,9 @@
 Cells run in order in a real kernel. After a ``%%text2ml`` cell, the cells its output
 carries (``writeback.CELLS_MIME``) are inserted below it by the same rules as the
 JupyterLab extension, and then run like any other cell, so the executed notebook shows
-the generated pipeline working. The result is validated and written atomically.
+the generated pipeline working. The result is validated (``nbformat.validate``) and
+written atomically, and only when every cell ran: a failing cell, a cell past its time
+limit or a dead kernel leave the output file as it was.
 """
 
 from __future__ import annotations
@@ -68,9 +70,11 @@ def execute_notebook(path: str | os.PathLike[str], out: str | os.PathLike[str] |
     place). Raises ``Text2MLError`` naming the cell when one fails."""
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
-    from ..program import write_notebook
+    from nbclient.exceptions import (
+        CellExecutionError,
+        CellTimeoutError,
+        DeadKernelError,
+    )
 
     source = Path(path)
     try:
@@ -88,15 +92,24 @@ def execute_notebook(path: str | os.PathLike[str], out: str | os.PathLike[str] |
         index = 0
         while index < len(nb.cells):
             cell = nb.cells[index]
+            # The number counts inserted cells, so quote the cell too.
+            where = f"Cell {index + 1} ({_first_line(cell)}) of {source.name}"
             try:
                 client.execute_cell(cell, index)
             except CellExecutionError as exc:
                 # ename/evalue: the traceback text is empty for a UsageError and has ANSI
-                # colours otherwise. The number counts inserted cells, so quote the cell too.
-                first = (cell.source.strip().splitlines() or [""])[0][:60]
-                raise Text2MLError(f"Cell {index + 1} ({first}) of {source.name} failed: "
-                                   f"{exc.ename}: {exc.evalue}",
+                # colours otherwise.
+                raise Text2MLError(f"{where} failed: {exc.ename}: {exc.evalue}",
                                    "Open the notebook, fix that cell and run it again.") from None
+            except CellTimeoutError:
+                raise Text2MLError(f"{where} did not finish within {timeout:g} s; nothing "
+                                   "was written.", "Give it more time (--timeout SECONDS) "
+                                   "or a smaller --budget.") from None
+            except DeadKernelError:
+                raise Text2MLError(f"The kernel died while running {where[0].lower()}"
+                                   f"{where[1:]}; nothing was written.",
+                                   "Check the memory that cell needs, then run the notebook "
+                                   "again.") from None
             found = _payload(cell)
             if found is not None:
                 payload, summary = found
@@ -113,5 +126,26 @@ def execute_notebook(path: str | os.PathLike[str], out: str | os.PathLike[str] |
                 index = next(i for i, c in enumerate(nb.cells) if c is cell)
             index += 1
     done.n_cells = len(nb.cells)
-    write_notebook(nb, done.path)
+    _write(nb, done.path)
     return done
+
+
+def _first_line(cell: Any) -> str:
+    return (cell.source.strip().splitlines() or [""])[0][:60]
+
+
+def _write(nb: Any, path: Path) -> None:
+    """Validate, then write atomically (``program.write_notebook``); a problem is one line."""
+    import nbformat
+
+    from ..program import write_notebook
+
+    try:
+        write_notebook(nb, path)
+    except nbformat.ValidationError as exc:
+        raise Text2MLError(f"The executed notebook is not valid "
+                           f"({str(exc).splitlines()[0]}); {path} was not written.",
+                           "Report this as a bug, with the notebook.") from None
+    except OSError as exc:
+        raise Text2MLError(f"Cannot write {str(path)!r}: {exc.strerror or exc}.",
+                           "Check that its folder exists and is writable.") from None

@@ -1,7 +1,7 @@
 """The IPython magics: ``%%text2ml`` runs a task, ``%text2ml`` resumes, shows, exports.
 
 Thin by design: options are parsed in ``_magic_args``, the data is found by
-``_data_lookup``, the work is ``engine.run`` / ``resume.resume`` on a thread
+``_data_lookup``, the work is ``engine.run`` / ``resuming.resume`` on a thread
 (``_live``), progress is the ``dashboard``, and cells go back through the JupyterLab
 extension (``_frontend``) or ``set_next_input``. Settings are traitlets:
 ``%config Text2ML.budget = 120``, or ``c.Text2ML.budget = 120`` in ipython_config.py.
@@ -20,10 +20,10 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from traitlets import Bool, Float, Integer, Unicode
 
+from ..errors import Text2MLError
 from . import _magic_args as margs
 from ._data_lookup import FoundData, find_data
 from ._frontend import FrontendLink
-from ..errors import Text2MLError
 
 _HELLO_WAIT = 2.0  # seconds to wait for the extension's hello before falling back
 _INSERT_WAIT = 10.0  # seconds to wait for the extension to confirm an insert
@@ -140,21 +140,28 @@ class Text2ML(Magics):
             _check_name(options["pipeline_name"])
         except Text2MLError as exc:
             raise UsageError(str(exc)) from None
+        from .._runfolder import on_create
         from ..engine import run
 
         def work(on_event: Any, stop: Any) -> Any:
-            return run(task, found.data, on_event=on_event, stop=stop, **options)
+            # notebook.json goes into the run folder as soon as it exists: a kernel that
+            # restarts mid-run can then still find and resume the run.
+            with on_create(lambda folder: _remember_in(folder.path, found, anchor,
+                                                       options["pipeline_name"])):
+                return run(task, found.data, on_event=on_event, stop=stop, **options)
 
         result, view = yield from self._live(work, options["time_budget"])
         extra = _load_cells(found)
         if anchor:
             self._data_of[anchor] = found.path or found.name
         self.last = _LastRun(result, found, anchor, view.progress, extra)
-        _remember(result, found, anchor)
-        self.shell.user_ns[result.pipeline_name] = result.pipeline
+        _remember_in(Path(result.run_dir), found, anchor, result.pipeline_name)
+        _bind_pipeline(self.shell.user_ns, result)
         insert = margs.merged(args.insert, self.insert)
         message = yield from self._write_back(result, anchor, extra, insert=insert)
-        view.finish(result, _with_extra(result.cells, extra), anchor=anchor, message=message)
+        # With --no-insert the output carries no cells: headless runners insert none either.
+        view.finish(result, _with_extra(result.cells, extra) if insert else None,
+                    anchor=anchor, message=message)
         return result
 
     def _run_line(self, line: str) -> Generator[Any, Any, Any]:
@@ -168,7 +175,8 @@ class Text2ML(Magics):
         if command == "resume":
             result = yield from self._resume(args)
             return result
-        last = self._require_last()
+        # After a restart the run on disk is checked first: a damaged one is named.
+        last = self._require_last(on_disk=True)
         if last.result is None:
             raise UsageError("The last run is on disk only (the kernel restarted).\n"
                              "How to fix: %text2ml resume first, or run its %%text2ml cell.")
@@ -187,7 +195,7 @@ class Text2ML(Magics):
             raise UsageError(f"{exc}\nResume needs the run's data ({last.found.origin}) "
                              "in the kernel again.") from None
         budget = margs.merged(args.budget, self.budget)
-        from ..resume import resume
+        from ..resuming import resume
 
         previous = last.result if last.result is not None else last.found.run_folder
 
@@ -199,15 +207,15 @@ class Text2ML(Magics):
         result, view = yield from self._live(work, budget)
         changed = last.result is None or result.best_params != last.result.best_params
         self.last = _LastRun(result, found, last.anchor, view.progress, last.extra_cells)
-        self.shell.user_ns[result.pipeline_name] = result.pipeline
+        _bind_pipeline(self.shell.user_ns, result)
+        insert = margs.merged(args.insert, self.insert)
         if not changed:
             message = ("The best pipeline did not change; its cells were left as they are.")
         else:
-            insert = margs.merged(args.insert, self.insert)
             message = yield from self._write_back(result, last.anchor, last.extra_cells,
                                                   insert=insert)
-        view.finish(result, _with_extra(result.cells, last.extra_cells), anchor=last.anchor,
-                    message=message)
+        view.finish(result, _with_extra(result.cells, last.extra_cells) if insert else None,
+                    anchor=last.anchor, message=message)
         return result
 
     def _live(self, work: Any, budget: float) -> Generator[Any, Any, Any]:
@@ -274,14 +282,23 @@ class Text2ML(Magics):
 
     # ------------------------------------------------------------------ subcommands
     def _require_last(self, *, on_disk: bool = False) -> _LastRun:
+        """The last run: this kernel's, else (``on_disk``, after a restart) the newest run
+        folder a notebook started, checked so that damage is reported here, plainly."""
         if self.last is None and on_disk:
-            self.last = _last_on_disk(Path(self.run_dir))
+            try:
+                self.last = _last_on_disk(Path(self.run_dir))
+            except Text2MLError as exc:
+                raise UsageError(str(exc)) from None
         if self.last is None:
             raise UsageError("There is no text2ml run in this kernel yet.\n"
                              "How to fix: run a %%text2ml cell first.")
         return self.last
 
     def _export(self, last: _LastRun, path_text: str) -> None:
+        """Write the program (.py) or its cells (.ipynb, validated), atomically."""
+        import nbformat
+
+        from .._runfolder import plain_mode, write_atomic
         from ..program import cells_to_notebook, write_notebook
         from .writeback import cell_payloads
 
@@ -302,9 +319,12 @@ class Text2ML(Magics):
                 text = result.program.to_python(last.found.path) if last.found.path else (
                     f"# {result.data_name}: your DataFrame; load it before this program.\n"
                     + result.program.to_python())
-                path.write_text(text, encoding="utf-8")
+                write_atomic(path, text, mode=plain_mode(path))
         except OSError as exc:
             raise UsageError(f"Cannot write {path_text!r}: {exc.strerror or exc}.") from None
+        except nbformat.ValidationError as exc:  # checked before anything is written
+            raise UsageError(f"Cannot write {path_text!r}: the notebook would not be valid "
+                             f"({str(exc).splitlines()[0]}); nothing was written.") from None
         _show_text(f"Wrote {path} (run {last.result.run_id}).")
 
     def help_text(self) -> str:
@@ -383,23 +403,50 @@ def _check_name(name: str) -> None:
 _NOTEBOOK_JSON = "notebook.json"  # in the run folder: what resume needs after a restart
 
 
-def _remember(result: Any, found: FoundData, anchor: str) -> None:
+def _bind_pipeline(namespace: dict[str, Any], result: Any) -> None:
+    """Bind the fitted pipeline to its name, unless it holds LLM-written code that was
+    left in the run (the inserted cells build it; the run's notes say so)."""
+    if result.pipeline is not None:
+        namespace[result.pipeline_name] = result.pipeline
+
+
+def _remember_in(folder: Path, found: FoundData, anchor: str, pipeline_name: str) -> None:
+    """notebook.json: which cell started the run and on which data, for a resume after a
+    kernel restart."""
     from .._runfolder import write_atomic
 
-    write_atomic(Path(result.run_dir) / _NOTEBOOK_JSON, json.dumps(
-        {"anchor": anchor, "data_name": found.name, "data_path": found.path}))
+    write_atomic(folder / _NOTEBOOK_JSON, json.dumps(
+        {"anchor": anchor, "data_name": found.name, "data_path": found.path,
+         "pipeline_name": pipeline_name}))
 
 
 def _last_on_disk(run_dir: Path) -> _LastRun | None:
-    """The newest finished run started from a notebook in ``run_dir`` (after a restart)."""
-    folders = sorted((p.parent for p in run_dir.glob(f"*/{_NOTEBOOK_JSON}")
-                      if (p.parent / "result.json").is_file()), key=lambda p: p.name)
-    if not folders:
-        return None
-    saved = json.loads((folders[-1] / _NOTEBOOK_JSON).read_text(encoding="utf-8"))
-    found = FoundData(None, saved["data_name"], f"variable {saved['data_name']}",
-                      saved.get("data_path"), run_folder=str(folders[-1]))
-    return _LastRun(None, found, saved.get("anchor", ""), None, _load_cells(found))
+    """The newest run a notebook started in ``run_dir`` that got as far as its search
+    (after a restart; also a run killed mid-search). A run that stopped before its search
+    has nothing to resume and is passed over; a damaged one raises ``Text2MLError``
+    naming the file, so the user is told instead of resuming something else."""
+    from .._runfolder import RunFolder, damaged
+
+    folders = sorted((p.parent for p in run_dir.glob(f"*/{_NOTEBOOK_JSON}")),
+                     key=lambda p: p.name, reverse=True)
+    for path in folders:
+        folder = RunFolder(path, path.name)
+        if not folder.reached_search():
+            continue
+        notebook = folder.load_saved().notebook or {}
+        name, data_path = notebook.get("data_name"), notebook.get("data_path")
+        anchor = notebook.get("anchor", "")
+        if not (isinstance(name, str) and name.isidentifier() and isinstance(anchor, str)
+                and isinstance(data_path, (str, type(None)))):
+            raise damaged(path, f"{_NOTEBOOK_JSON} does not name the run's data")
+        found = FoundData(None, name, f"file {data_path}" if data_path else f"variable {name}",
+                          data_path, run_folder=str(path))
+        try:
+            extra = _load_cells(found)
+        except ValueError as exc:  # a data path no generated cell can load
+            raise damaged(path, f"{_NOTEBOOK_JSON} names unusable data ({exc})") from None
+        return _LastRun(None, found, anchor, None, extra)
+    return None
 
 
 def _load_cells(found: FoundData) -> list[Any]:
