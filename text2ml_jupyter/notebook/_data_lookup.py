@@ -63,7 +63,7 @@ def _table_fix(value: Any) -> str:
     if type(value).__module__.split(".")[0] not in ("pandas", "numpy") \
             and not isinstance(value, (list, tuple, dict, str)):
         return "Pass a DataFrame, e.g. --data df after df = pd.DataFrame(...)."
-    from ..spec import not_a_table
+    from .._input_checks import not_a_table
 
     return not_a_table(value).fix or ""
 
