@@ -37,3 +37,16 @@ def _no_llm_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     configure the scripted server explicitly, and no test ever calls a real service."""
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def make_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``make_shell()``: a fresh InteractiveShell, as after a kernel restart (working
+    directory and IPYTHONDIR in tmp); cleared after the test."""
+    from _shells import new_shell
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / ".ipython"))
+    yield new_shell
+    InteractiveShell.clear_instance()

@@ -14,15 +14,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from IPython.core.error import UsageError
+from _shells import usage_error
 from IPython.core.interactiveshell import InteractiveShell
-from traitlets.config import Config
 
 import text2ml_jupyter
 from text2ml_jupyter.errors import Text2MLError
 from text2ml_jupyter.evaluation import choose_evaluation
-from text2ml_jupyter.spec import (CATEGORICAL, CONSTANT, EMPTY, IDENTIFIER, MIXED, TEXT,
-                                  infer_spec, training_data)
+from text2ml_jupyter.spec import (
+    CATEGORICAL,
+    CONSTANT,
+    EMPTY,
+    IDENTIFIER,
+    MIXED,
+    TEXT,
+    infer_spec,
+    training_data,
+)
 
 N = 60
 
@@ -295,33 +302,14 @@ def test_usable_odd_columns_run_and_predict_with_notes(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------ the magic
 @pytest.fixture
-def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def shell(make_shell, tmp_path: Path):
     """An InteractiveShell with the extension loaded and run folders in tmp."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / ".ipython"))
-    InteractiveShell.clear_instance()
-    config = Config()
-    config.HistoryManager.enabled = False
-    sh = InteractiveShell.instance(config=config)
+    sh = make_shell()
     assert sh.run_cell("%load_ext text2ml_jupyter").success
     assert sh.run_cell(f"%config Text2ML.run_dir = {str(tmp_path / 'runs')!r}").success
     assert sh.run_cell("%config Text2ML.n_workers = 1").success
     assert sh.run_cell("%config Text2ML.provider = 'offline'").success
-    yield sh
-    InteractiveShell.clear_instance()
-
-
-def usage_error(sh: InteractiveShell, cell: str, capsys: pytest.CaptureFixture[str]) -> str:
-    """Run ``cell``: it must fail with a UsageError shown without a traceback."""
-    capsys.readouterr()
-    result = sh.run_cell(cell)
-    err = capsys.readouterr().err
-    assert not result.success
-    assert isinstance(result.error_in_exec, UsageError), repr(result.error_in_exec)
-    message = str(result.error_in_exec)
-    assert f"UsageError: {message.splitlines()[0]}" in err
-    assert "Traceback" not in err and 'File "' not in err
-    return message
+    return sh
 
 
 @pytest.mark.parametrize("cell, expected", [

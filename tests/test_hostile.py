@@ -284,15 +284,12 @@ def test_generated_code_is_not_unpickled_into_the_caller(tmp_path) -> None:
 # ------------------------------------------------------------------ in the kernel
 
 @pytest.mark.slow
-def test_the_kernel_survives_hostile_candidates(titanic_df, tmp_path, monkeypatch,
+def test_the_kernel_survives_hostile_candidates(make_shell, titanic_df, tmp_path,
                                                 capfd) -> None:
     """Through ``%%text2ml``: candidates that kill the kernel's process, end their own,
     hoard memory and write an LLM function into the pipeline. The cell completes, the
     kernel answers, the user's DataFrame and variables are untouched, and the pipeline
     with LLM code is not loaded into the kernel."""
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
     paths = SimpleNamespace(url="", made=tmp_path / "made", victim=tmp_path / "v",
                             home=tmp_path)
     cases = hostile_models(paths)
@@ -303,12 +300,7 @@ def test_the_kernel_survives_hostile_candidates(titanic_df, tmp_path, monkeypatc
     server.script("I cannot fix it.", match="## The failing module:")
     server.script(answer + "\n\n" + OWN_FUNCTION_MODEL, match="## Your slot: model")
     server.script("No module for this slot.")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / ".ipython"))
-    InteractiveShell.clear_instance()
-    config = Config()
-    config.HistoryManager.enabled = False
-    shell = InteractiveShell.instance(config=config)
+    shell = make_shell()
     try:
         digest = frame_digest(titanic_df)
         for line in ("%load_ext text2ml_jupyter",
@@ -333,7 +325,6 @@ def test_the_kernel_survives_hostile_candidates(titanic_df, tmp_path, monkeypatc
         else:
             assert shell.user_ns["pipeline"] is result.pipeline
     finally:
-        InteractiveShell.clear_instance()
         server.stop()
 
 

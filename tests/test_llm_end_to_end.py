@@ -642,45 +642,34 @@ def test_command_line_run_without_examples_or_cache(llm_server, secret_key, tita
 # ------------------------------------------------------------------ 8: the magic
 
 @pytest.mark.slow
-def test_magic_runs_with_the_llm(llm_server, secret_key, titanic_df, tmp_path, monkeypatch,
+def test_magic_runs_with_the_llm(llm_server, secret_key, titanic_df, tmp_path, make_shell,
                                  capfd) -> None:
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
     script_realistic(llm_server)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / ".ipython"))
-    InteractiveShell.clear_instance()
-    config = Config()
-    config.HistoryManager.enabled = False
-    shell = InteractiveShell.instance(config=config)
-    try:
-        assert shell.run_cell("%load_ext text2ml_jupyter").success
-        assert shell.run_cell(f"%config Text2ML.run_dir = {str(tmp_path / 'runs')!r}").success
-        assert shell.run_cell(f"%config Text2ML.base_url = {llm_server.base_url!r}").success
-        shell.user_ns["titanic"] = titanic_df
-        capfd.readouterr()
-        outcome = shell.run_cell("%%text2ml --provider openai --model gpt-4o-mini "
-                                 "--budget 15 --candidates 3\n" + TASK)
-        captured = capfd.readouterr()
-        assert outcome.success, (outcome.error_in_exec, captured.err[-2000:])
-        result = outcome.result
-        if result.pipeline is None:  # LLM-written code won: the kernel has no pipeline
-            assert "pipeline" not in shell.user_ns  # until the user runs the cells
-            assert "run the inserted cells" in captured.out
-            assert shell.run_cell(result.code).success
-        pipeline = shell.user_ns["pipeline"]
-        assert pipeline.predict(titanic_df.drop(columns=["survived"]).head(4)).shape == (4,)
-        served, prompt, completion = served_tokens(llm_server)
-        assert result.usage.calls == served == len(llm_server.chat_requests)
-        assert f"LLM: {served} calls, {prompt:,} prompt + {completion:,} completion tokens" \
-            in captured.out, captured.out[-3000:]
-        assert list((tmp_path / "runs" / "llm-cache").glob("*.json"))
-        assert any(c.origin == "openai" and c.status == PASSED for c in result.candidates)
-        assert_no_secret(folders=[tmp_path], texts=[captured.out, captured.err,
-                                                    repr(result), result.summary()])
-    finally:
-        InteractiveShell.clear_instance()
+    shell = make_shell()
+    assert shell.run_cell("%load_ext text2ml_jupyter").success
+    assert shell.run_cell(f"%config Text2ML.run_dir = {str(tmp_path / 'runs')!r}").success
+    assert shell.run_cell(f"%config Text2ML.base_url = {llm_server.base_url!r}").success
+    shell.user_ns["titanic"] = titanic_df
+    capfd.readouterr()
+    outcome = shell.run_cell("%%text2ml --provider openai --model gpt-4o-mini "
+                             "--budget 15 --candidates 3\n" + TASK)
+    captured = capfd.readouterr()
+    assert outcome.success, (outcome.error_in_exec, captured.err[-2000:])
+    result = outcome.result
+    if result.pipeline is None:  # LLM-written code won: the kernel has no pipeline
+        assert "pipeline" not in shell.user_ns  # until the user runs the cells
+        assert "run the inserted cells" in captured.out
+        assert shell.run_cell(result.code).success
+    pipeline = shell.user_ns["pipeline"]
+    assert pipeline.predict(titanic_df.drop(columns=["survived"]).head(4)).shape == (4,)
+    served, prompt, completion = served_tokens(llm_server)
+    assert result.usage.calls == served == len(llm_server.chat_requests)
+    assert f"LLM: {served} calls, {prompt:,} prompt + {completion:,} completion tokens" \
+        in captured.out, captured.out[-3000:]
+    assert list((tmp_path / "runs" / "llm-cache").glob("*.json"))
+    assert any(c.origin == "openai" and c.status == PASSED for c in result.candidates)
+    assert_no_secret(folders=[tmp_path], texts=[captured.out, captured.err,
+                                                repr(result), result.summary()])
 
 
 # ------------------------------------------------------------------ 9: a candidate reading the key

@@ -14,14 +14,14 @@ from typing import Any
 import nbformat
 import pandas as pd
 import pytest
-from IPython.core.error import UsageError
+from _shells import usage_error
 from IPython.core.interactiveshell import InteractiveShell
 from traitlets.config import Config
 
 import text2ml_jupyter
+from text2ml_jupyter.errors import Text2MLError
 from text2ml_jupyter.notebook import _magic_args as margs
 from text2ml_jupyter.notebook._data_lookup import find_data, frames_in
-from text2ml_jupyter.errors import Text2MLError
 from text2ml_jupyter.notebook.magics import Text2ML, _AsyncCellTransformer
 from text2ml_jupyter.notebook.writeback import digest
 
@@ -29,22 +29,6 @@ TASK = "Predict whether a passenger survived from the titanic table."
 
 
 # ---------------------------------------------------------------------------- fixtures
-def _new_shell(config: Config | None = None) -> InteractiveShell:
-    InteractiveShell.clear_instance()
-    config = config or Config()
-    config.HistoryManager.enabled = False
-    return InteractiveShell.instance(config=config)
-
-
-@pytest.fixture
-def make_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A fresh InteractiveShell (working directory and IPYTHONDIR in tmp); cleared after."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / ".ipython"))
-    yield _new_shell
-    InteractiveShell.clear_instance()
-
-
 @pytest.fixture
 def shell(make_shell, tmp_path: Path) -> InteractiveShell:
     """A shell with the extension loaded and run folders going to tmp."""
@@ -56,20 +40,6 @@ def shell(make_shell, tmp_path: Path) -> InteractiveShell:
 
 def _magics(sh: InteractiveShell) -> Text2ML:
     return sh.magics_manager.registry["Text2ML"]
-
-
-def _usage_error(sh: InteractiveShell, cell: str, capsys: pytest.CaptureFixture[str],
-                 **kwargs: Any) -> str:
-    """Run ``cell``; it must fail with a UsageError shown without a traceback."""
-    capsys.readouterr()
-    result = sh.run_cell(cell, **kwargs)
-    err = capsys.readouterr().err
-    assert not result.success
-    assert isinstance(result.error_in_exec, UsageError), repr(result.error_in_exec)
-    message = str(result.error_in_exec)
-    assert f"UsageError: {message.splitlines()[0]}" in err
-    assert "Traceback" not in err and 'File "' not in err
-    return message
 
 
 # ---------------------------------------------------------------------------- loading
@@ -172,9 +142,9 @@ def test_sync_path_reports_errors_the_same_way(
         capsys: pytest.CaptureFixture[str]) -> None:
     shell.user_ns["titanic"] = titanic_df
     shell.run_cell("%autoawait off")
-    message = _usage_error(shell, "%%text2ml --budget -1\nPredict survived.", capsys)
+    message = usage_error(shell, "%%text2ml --budget -1\nPredict survived.", capsys)
     assert "'-1' is not a positive number of seconds" in message
-    message = _usage_error(shell, "%text2ml show", capsys)
+    message = usage_error(shell, "%text2ml show", capsys)
     assert message.startswith("There is no text2ml run in this kernel yet.")
 
 
@@ -223,7 +193,7 @@ def test_argument_errors_are_usage_errors(shell: InteractiveShell, titanic_df: p
                                           capsys: pytest.CaptureFixture[str], cell: str,
                                           expected: list[str], tmp_path: Path) -> None:
     shell.user_ns["titanic"] = titanic_df
-    message = _usage_error(shell, cell, capsys)
+    message = usage_error(shell, cell, capsys)
     for part in expected:
         assert part in message
     assert "pipeline" not in shell.user_ns
@@ -231,10 +201,10 @@ def test_argument_errors_are_usage_errors(shell: InteractiveShell, titanic_df: p
     assert not (tmp_path / "runs").exists()  # nothing started
 
 
-def test_unknown_role_is_a_usage_error(shell: InteractiveShell, titanic_df: pd.DataFrame,
+def test_unknown_role_is_ausage_error(shell: InteractiveShell, titanic_df: pd.DataFrame,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     shell.user_ns["titanic"] = titanic_df
-    message = _usage_error(shell, "%%text2ml --budget 5 --role age=bogus\nPredict survived.",
+    message = usage_error(shell, "%%text2ml --budget 5 --role age=bogus\nPredict survived.",
                            capsys)
     assert "Unknown role 'bogus' for column 'age'." in message
     assert "numeric, categorical, text, datetime, ignore" in message
@@ -403,18 +373,18 @@ def test_find_data_several_or_none(frames: dict) -> None:
 # through the magic (they stop before the engine starts)
 def test_magic_data_errors(shell: InteractiveShell, frames: dict,
                            capsys: pytest.CaptureFixture[str]) -> None:
-    message = _usage_error(shell, "%%text2ml\nPredict y.", capsys)
+    message = usage_error(shell, "%%text2ml\nPredict y.", capsys)
     assert "There is no DataFrame in the kernel to learn from." in message
     shell.user_ns.update(frames)
     shell.user_ns["numbers"] = [1, 2]
-    message = _usage_error(shell, "%%text2ml --data trian\nPredict y.", capsys)
+    message = usage_error(shell, "%%text2ml --data trian\nPredict y.", capsys)
     assert "no variable named 'trian'" in message
     assert "other (2 rows x 1 columns), train (3 rows x 2 columns)" in message
-    message = _usage_error(shell, "%%text2ml --data numbers\nPredict y.", capsys)
+    message = usage_error(shell, "%%text2ml --data numbers\nPredict y.", capsys)
     assert "the variable numbers is a list, not a pandas DataFrame" in message
-    message = _usage_error(shell, "%%text2ml\nPredict y.", capsys)
+    message = usage_error(shell, "%%text2ml\nPredict y.", capsys)
     assert "Several DataFrames could be the data: other, train." in message
-    message = _usage_error(shell, "%%text2ml\nPredict y from train, not other.", capsys)
+    message = usage_error(shell, "%%text2ml\nPredict y from train, not other.", capsys)
     assert "The task mentions several DataFrames" in message
 
 
@@ -437,7 +407,7 @@ def test_magic_passes_the_found_data_and_options(
     shell.run_cell("%config Text2ML.budget = 7")
     shell.run_cell("%config Text2ML.seed = 4")
     shell.user_ns.update(frames)
-    message = _usage_error(shell, "%%text2ml --data other --target b --metric rmse "
+    message = usage_error(shell, "%%text2ml --data other --target b --metric rmse "
                            "--candidates 2 --role b=numeric\n  Predict b.  \n", capsys)
     assert message.startswith("stub engine: stopped here.")
     call = fake_run[-1]
@@ -449,7 +419,7 @@ def test_magic_passes_the_found_data_and_options(
     assert call["run_dir"] == str(tmp_path / "runs")
     assert call["n_workers"] is None and call["memory_limit_mb"] is None
 
-    _usage_error(shell, "%%text2ml --budget 3 --seed 9 --name model\nPredict y from train.",
+    usage_error(shell, "%%text2ml --budget 3 --seed 9 --name model\nPredict y from train.",
                  capsys)
     call = fake_run[-1]
     assert call["data"] is frames["train"] and call["data_name"] == "train"
@@ -457,7 +427,7 @@ def test_magic_passes_the_found_data_and_options(
     assert call["roles"] is None and call["target"] is None
 
     del shell.user_ns["other"]
-    _usage_error(shell, "%%text2ml\nPredict y.", capsys)
+    usage_error(shell, "%%text2ml\nPredict y.", capsys)
     assert fake_run[-1]["data"] is frames["train"]
     assert "pipeline" not in shell.user_ns and "model" not in shell.user_ns
 
@@ -466,11 +436,11 @@ def test_magic_reads_csv_paths(shell: InteractiveShell, fake_run: list[dict],
                                tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _csv(tmp_path)
     expected = pd.read_csv(path)
-    _usage_error(shell, "%%text2ml --data data/titanic.csv\nPredict survived.", capsys)
+    usage_error(shell, "%%text2ml --data data/titanic.csv\nPredict survived.", capsys)
     assert fake_run[-1]["data_name"] == "titanic"
     pd.testing.assert_frame_equal(fake_run[-1]["data"], expected)
     shell.user_ns["unrelated"] = pd.DataFrame({"z": [1]})
-    _usage_error(shell, "%%text2ml\nPredict survived from data/titanic.csv.", capsys)
+    usage_error(shell, "%%text2ml\nPredict survived from data/titanic.csv.", capsys)
     assert fake_run[-1]["data_name"] == "titanic"
     pd.testing.assert_frame_equal(fake_run[-1]["data"], expected)
     assert len(fake_run) == 2
@@ -582,7 +552,7 @@ def test_magic_run_resume_show_export(shell: InteractiveShell, titanic_df: pd.Da
         assert meta["run"] == again.run_id and meta["role"] == cell.role
         assert meta["anchor"] == "anchor-1" and meta["digest"] == digest(nb_cell.source)
         assert nb_cell.metadata["tags"] == ["text2ml"]
-    message = _usage_error(shell, "%text2ml export out/model.txt", capsys)
+    message = usage_error(shell, "%text2ml export out/model.txt", capsys)
     assert "use a .py or .ipynb path" in message
 
 

@@ -30,13 +30,16 @@ import nbformat
 import pandas as pd
 import pytest
 from _llm_server import ScriptedLLMServer
-from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
+from _shells import usage_error
 from test_llm_end_to_end import SECRET, assert_no_secret, script_realistic
-from traitlets.config import Config
 
 import text2ml_jupyter
-from text2ml_jupyter._runfolder import RunFolder, plain_mode, public_storage, write_atomic
+from text2ml_jupyter._runfolder import (
+    RunFolder,
+    plain_mode,
+    public_storage,
+    write_atomic,
+)
 from text2ml_jupyter.errors import Text2MLError
 from text2ml_jupyter.providers.cache import ResponseCache
 
@@ -93,32 +96,19 @@ def _files(folder: Path) -> dict[str, bytes]:
             if p.is_file()}
 
 
-def _new_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_dir: Path) -> Any:
-    """A fresh InteractiveShell, as after a kernel restart, with the extension loaded."""
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / ".ipython"))
-    InteractiveShell.clear_instance()
-    config = Config()
-    config.HistoryManager.enabled = False
-    shell = InteractiveShell.instance(config=config)
-    assert shell.run_cell("%load_ext text2ml_jupyter").success
-    assert shell.run_cell(f"%config Text2ML.run_dir = {str(run_dir)!r}").success
-    assert shell.run_cell("%config Text2ML.n_workers = 2").success
-    return shell
-
-
 @pytest.fixture
-def shell_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """``shell_in(run_dir)``: a fresh shell; cleared afterwards."""
-    monkeypatch.chdir(tmp_path)
-    yield lambda run_dir: _new_shell(tmp_path, monkeypatch, run_dir)
-    InteractiveShell.clear_instance()
+def shell_in(make_shell):
+    """``shell_in(run_dir)``: a fresh shell, as after a kernel restart, with the extension
+    loaded and runs in ``run_dir``; cleared afterwards."""
 
+    def new(run_dir: Path) -> Any:
+        shell = make_shell()
+        assert shell.run_cell("%load_ext text2ml_jupyter").success
+        assert shell.run_cell(f"%config Text2ML.run_dir = {str(run_dir)!r}").success
+        assert shell.run_cell("%config Text2ML.n_workers = 2").success
+        return shell
 
-def _usage_error(shell: Any, line: str) -> str:
-    result = shell.run_cell(line)
-    assert not result.success
-    assert isinstance(result.error_in_exec, UsageError), repr(result.error_in_exec)
-    return str(result.error_in_exec)
+    return new
 
 
 # ---------------------------------------------------------------------------- killed run
@@ -393,7 +383,7 @@ def test_magic_commands_after_a_restart_name_the_damage(
     damage(folder)
     shell = shell_in(folder.parent)
     shell.user_ns["titanic"] = finished.data
-    message = _usage_error(shell, f"%text2ml {command}")
+    message = usage_error(shell, f"%text2ml {command}")
     assert message.splitlines()[0].startswith(expected.format(f=str(folder))), message
     assert message.splitlines()[1].startswith(WAY_OUT)
     assert not (tmp_path / "out").exists()
@@ -411,7 +401,7 @@ def test_magic_after_a_restart_passes_over_runs_that_never_searched(
         {"anchor": "b", "data_name": "other", "data_path": None}))
     shell = shell_in(folder.parent)
     for command in ("show", "export out/x.py"):
-        message = _usage_error(shell, f"%text2ml {command}")
+        message = usage_error(shell, f"%text2ml {command}")
         assert message.startswith("The last run is on disk only (the kernel restarted).")
     magics = shell.magics_manager.registry["Text2ML"]
     assert magics.last.found.run_folder == str(folder) and magics.last.found.name == "titanic"
@@ -493,7 +483,7 @@ def test_export_writes_whole_files(finished: Any, tmp_path: Path, shell_in: Any)
     nbformat.validate(nbformat.read(tmp_path / "out" / "model.ipynb", as_version=4))
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["model.ipynb", "model.py"]
     (tmp_path / "blocked").write_text("a file, not a folder")
-    message = _usage_error(shell, "%text2ml export blocked/model.py")
+    message = usage_error(shell, "%text2ml export blocked/model.py")
     assert message.startswith("Cannot write 'blocked/model.py'")
 
 
