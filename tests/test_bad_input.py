@@ -270,6 +270,22 @@ def test_swapped_arguments_and_text_that_is_no_file(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+def test_data_files_are_read_like_the_command_line_reads_them(tmp_path: Path,
+                                                              titanic_df) -> None:
+    """run() reads the same files as `text2ml run` and `--data PATH` (one reader)."""
+    from text2ml_jupyter.engine import _as_frame
+
+    titanic_df.to_csv(tmp_path / "t.tsv", sep="\t", index=False)
+    titanic_df.to_csv(tmp_path / "t.csv.gz", index=False)
+    for name in ("t.tsv", "t.csv.gz"):
+        pd.testing.assert_frame_equal(_as_frame(tmp_path / name), titanic_df)
+    (tmp_path / "notes.txt").write_text("a,b\n1,2\n")
+    message = run_error("Predict b.", tmp_path / "notes.txt", tmp_path)
+    assert message.startswith("Cannot read 'notes.txt': not a CSV, TSV or Parquet file.")
+    (tmp_path / "empty.csv").write_text("")
+    assert "the file is empty" in run_error("Predict b.", tmp_path / "empty.csv", tmp_path)
+
+
 @pytest.mark.parametrize("data, kwargs, expected", [
     (pd.DataFrame(), {}, "no rows or no columns"),
     ({"y": [1, 2]}, {}, "The data is a dict, not a table"),

@@ -4,7 +4,8 @@
         --data titanic.csv --budget 60 --out result.ipynb --out result.py
 
 Argument parsing (``build_parser``, ``parse_args`` -> ``RunOptions``) is kept apart from
-the work (``load_data``, ``write_outputs``, ``run_command``), so each can be tested alone.
+the work (``_datafile.load_data``, ``write_outputs``, ``run_command``), so each can be
+tested alone.
 
 Exit codes: 0 success; 2 a usage error or a problem with the task, the data or the options
 (one ``error: ...`` message on stderr, no traceback); 130 interrupted.
@@ -21,12 +22,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
+from ._datafile import data_suffix, first_line, load_data
 from .errors import Text2MLError
-
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    import pandas as pd
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -36,9 +35,6 @@ DEFAULT_BUDGET = 60.0
 DEFAULT_CANDIDATES = 4
 
 # File name endings the command reads, longest first so ".csv.gz" wins over ".gz".
-CSV_SUFFIXES = (".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".csv.zst", ".csv")
-TSV_SUFFIXES = (".tsv.gz", ".tsv", ".tab")  # tab-separated, read like CSV
-PARQUET_SUFFIXES = (".parquet", ".pq")
 OUT_SUFFIXES = (".ipynb", ".py")
 
 # Names the generated program uses itself; a data variable must not shadow them.
@@ -268,15 +264,6 @@ def parse_args(argv: Sequence[str] | None = None) -> RunOptions | ExecuteOptions
 # --------------------------------------------------------------------------- the work
 
 
-def _data_suffix(path: Path) -> str | None:
-    """The recognized ending of a data file name (lower case), or None."""
-    name = path.name.lower()
-    for suffix in CSV_SUFFIXES + TSV_SUFFIXES + PARQUET_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return suffix
-    return None
-
-
 def derive_data_name(path: str | Path) -> str:
     """A Python identifier for the data, from the file name.
 
@@ -285,7 +272,7 @@ def derive_data_name(path: str | Path) -> str:
     gets the prefix ``data_`` (``2024.csv`` -> ``data_2024``, ``class.csv`` -> ``data_class``).
     """
     path = Path(path)
-    suffix = _data_suffix(path)
+    suffix = data_suffix(path)
     stem = path.name[: -len(suffix)] if suffix else path.stem
     name = re.sub(r"[^0-9A-Za-z_]+", "_", stem).strip("_").lower()
     name = re.sub(r"_+", "_", name)
@@ -295,56 +282,6 @@ def derive_data_name(path: str | Path) -> str:
             or hasattr(builtins, name) or name in _PROGRAM_NAMES):
         name = f"data_{name}"
     return name
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0].strip() if text else type(exc).__name__
-
-
-def load_data(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file; every failure is a one-line ``Text2MLError``."""
-    import pandas as pd
-
-    suffix = _data_suffix(path)
-    if suffix is None:
-        raise Text2MLError(
-            f"cannot read {str(path)!r}: unsupported file type "
-            f"(use a .csv, .csv.gz, .tsv or .parquet file)")
-    if not path.exists():
-        raise Text2MLError(f"data file not found: {str(path)!r}")
-    if not path.is_file():
-        raise Text2MLError(f"cannot read {str(path)!r}: not a file")
-
-    try:
-        if suffix in PARQUET_SUFFIXES:
-            data = pd.read_parquet(path)
-        elif suffix in TSV_SUFFIXES:
-            data = pd.read_csv(path, sep="\t")
-        else:
-            data = pd.read_csv(path)
-    except ImportError as exc:
-        raise Text2MLError(
-            f"reading {str(path)!r} needs pyarrow ({_first_line(exc)}); "
-            f"install it with: pip install 'text2ml-jupyter[parquet]'") from None
-    except pd.errors.EmptyDataError:
-        raise Text2MLError(f"cannot read {str(path)!r}: the file is empty") from None
-    except UnicodeDecodeError as exc:
-        raise Text2MLError(
-            f"cannot read {str(path)!r}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
-            f"save it as UTF-8 CSV") from None
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        # pyarrow's ArrowInvalid is a ValueError; ParserError too, listed for clarity.
-        raise Text2MLError(f"cannot read {str(path)!r}: {_first_line(exc)}") from None
-    except Exception as exc:  # any other reader failure is still the file's problem
-        raise Text2MLError(
-            f"cannot read {str(path)!r}: {type(exc).__name__}: {_first_line(exc)}") from None
-
-    if data.shape[0] == 0 or data.shape[1] == 0:
-        raise Text2MLError(
-            f"cannot use {str(path)!r}: it has {data.shape[0]} rows and "
-            f"{data.shape[1]} columns (need a header row and data rows)")
-    return data
 
 
 def notebook_cells(result: Any, load: Any) -> list[Any]:
@@ -374,7 +311,7 @@ def prepare_outputs(outs: Sequence[Path]) -> None:
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise Text2MLError(f"cannot write {str(out)!r}: {_first_line(exc)}") from None
+            raise Text2MLError(f"cannot write {str(out)!r}: {first_line(exc)}") from None
         if out.is_dir():
             raise Text2MLError(f"cannot write {str(out)!r}: it is a folder")
 
@@ -405,7 +342,7 @@ def write_outputs(result: Any, data_path: Path, outs: Sequence[Path]) -> list[Pa
                 tmp.write_text(source, encoding="utf-8")
                 tmp.replace(out)
         except OSError as exc:
-            raise Text2MLError(f"cannot write {str(out)!r}: {_first_line(exc)}") from None
+            raise Text2MLError(f"cannot write {str(out)!r}: {first_line(exc)}") from None
         written.append(out)
     return written
 

@@ -26,18 +26,32 @@ from typing import Any
 import pandas as pd
 
 from . import events as ev
+from ._datafile import data_suffix, load_data
 from ._runfolder import RunFolder, new_run_id, public_storage
 from ._safe_pickle import load_fitted
 from .candidates import PASSED, Candidate
 from .errors import Text2MLError
 from .evaluation import Evaluation, choose_evaluation
-from .generation import (data_summary, emit_stage, generate_and_test, give_up, llm_seconds,
-                         report_usage, with_time_limit)
+from .generation import (
+    data_summary,
+    emit_stage,
+    generate_and_test,
+    give_up,
+    llm_seconds,
+    report_usage,
+    with_time_limit,
+)
 from .metrics import REGRESSION, get_metric
 from .providers import GenerationContext, Provider, get_provider
 from .sandbox import Limits, WorkerPool
-from .search import (Budget, Search, create_study, default_params, enqueue_defaults,
-                     local_params)
+from .search import (
+    Budget,
+    Search,
+    create_study,
+    default_params,
+    enqueue_defaults,
+    local_params,
+)
 from .slots import SLOTS
 from .spec import TaskSpec, check_frame, training_data
 from .understand import understand
@@ -425,21 +439,21 @@ def _check_whole(option: str, value: Any, minimum: int, fix: str, *,
 
 
 def _as_frame(data: Any) -> pd.DataFrame:
-    """The user's data as a DataFrame (a CSV or Parquet path is read); never modified.
+    """The user's data as a DataFrame (a CSV, TSV or Parquet path is read); never modified.
     Anything else, or a table a task cannot use, raises ``Text2MLError`` with the fix."""
     if isinstance(data, (str, os.PathLike)):
         path = Path(data)
         if not path.is_file():
             raise Text2MLError(f"No data file at {str(path)!r}.",
                                "Pass a DataFrame or the path of a CSV or Parquet file.")
-        if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
-            raise Text2MLError(f"Cannot read {path.name!r}: not a .csv or .parquet file.",
+        if data_suffix(path) is None:
+            raise Text2MLError(f"Cannot read {path.name!r}: not a CSV, TSV or Parquet file.",
                                "Convert it to CSV or Parquet, or pass a DataFrame.")
         try:
-            data = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-        except Exception as exc:  # noqa: BLE001 - any reader error becomes one clear line
-            raise Text2MLError(f"Cannot read {path.name!r}: {exc}",
-                               "Check that the file is a valid CSV or Parquet file.") from None
+            data = load_data(path)
+        except Text2MLError as exc:  # the reader's one-line problem, with the engine's fix
+            raise Text2MLError(exc.problem, "Check that the file is a valid CSV, TSV or "
+                               "Parquet file, or pass a DataFrame.") from None
     check_frame(data)
     return data
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import Text2MLError
 
-# The files the command line reads too (cli.load_data): CSV (optionally compressed), TSV,
+# The files _datafile.load_data reads: CSV (optionally compressed), TSV,
 # Parquet.
 _PATH_IN_TEXT = re.compile(r"""[\w./~\\-]+\.(?:csv(?:\.(?:gz|bz2|zip|xz|zst))?|tsv(?:\.gz)?"""
                            r"""|tab|parquet|pq)\b""", re.IGNORECASE)
@@ -69,13 +69,14 @@ def _table_fix(value: Any) -> str:
 
 
 def _is_data_file(path_text: str) -> bool:
-    from ..cli import _data_suffix
+    from .._datafile import data_suffix
 
-    return _data_suffix(Path(path_text)) is not None
+    return data_suffix(Path(path_text)) is not None
 
 
 def _file(path_text: str) -> FoundData:
-    from ..cli import derive_data_name, load_data
+    from .._datafile import load_data
+    from ..cli import derive_data_name
 
     path = Path(path_text).expanduser()
     if not path.is_file():
@@ -85,7 +86,6 @@ def _file(path_text: str) -> FoundData:
     if not _is_data_file(str(path)):
         raise Text2MLError(f"Cannot read {path.name!r}: not a CSV, TSV or Parquet file.",
                            "Load it into a DataFrame first and pass --data NAME.")
-    # Read here like the command line does: the engine itself takes no .tsv or .csv.gz.
     return FoundData(data=load_data(path), name=derive_data_name(path),
                      origin=f"file {path_text}", path=str(path))
 
