@@ -8,6 +8,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_setup.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/_browser.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/_postgres.sh"
 
 set +e
 "$VENV_PY" -m pytest "$@"

@@ -115,3 +115,14 @@ def as_candidate(context, source):
     namespace = {}
     exec(compile(source, "<candidate test.job>", "exec"), namespace)  # noqa: S102
     return namespace["main"]()
+
+
+def process_facts(context):
+    """What a test needs to know about the worker process it runs in."""
+    import sys
+
+    with open("/proc/self/environ", "rb") as f:
+        initial = f.read().decode(errors="replace")
+    return {"pid": os.getpid(), "ppid": os.getppid(), "sid": os.getsid(0),
+            "cwd": os.getcwd(), "initial_env": initial, "env": dict(os.environ),
+            "path0": sys.path[0]}

@@ -353,7 +353,7 @@ def _engine_score(spec: TaskSpec, data: pd.DataFrame, evaluation: Evaluation) ->
     """The search's score: builders called with the trial, fold by fold with clone/fit and
     the metric's scorer, averaged (in scorer units)."""
     rows = data[spec.target].notna()
-    X, y = data.loc[rows, spec.features], data.loc[rows, spec.target]
+    X, y = evaluation.sample(data.loc[rows, spec.features], data.loc[rows, spec.target])
     parts = {}
     for slot, (candidate, params) in _chosen(spec).items():
         builder = _builder(candidate.source, f"build_{slot}")
@@ -373,12 +373,15 @@ def _engine_score(spec: TaskSpec, data: pd.DataFrame, evaluation: Evaluation) ->
     return float(np.mean(raw))
 
 
-@pytest.fixture(params=[*CASES, "regression-holdout"])
+@pytest.fixture(params=[*CASES, "regression-holdout", "classification-sampled"])
 def case(request: pytest.FixtureRequest) -> tuple[str, pd.DataFrame, TaskSpec, Evaluation]:
     data, spec = CASES[request.param.split("-")[0]]()
     evaluation = Evaluation(n_splits=4, stratified=spec.is_classification, seed=3)
     if request.param.endswith("holdout"):
         evaluation = Evaluation(n_splits=1, stratified=False, seed=5, holdout=True)
+    if request.param.endswith("sampled"):  # the large-data fidelity, on a small table
+        evaluation = Evaluation(n_splits=1, stratified=True, seed=7, holdout=True,
+                                sample_rows=int(0.6 * spec.n_rows))
     return request.param, data, spec, evaluation
 
 

@@ -511,8 +511,9 @@ def test_write_atomic_leaves_the_old_file_or_the_new_one(tmp_path: Path,
 def test_every_write_in_the_package_is_atomic() -> None:
     """No plain writes: files go through write_atomic (RunFolder.write_*) or
     program.write_notebook. Allowed otherwise: the command line's own temporary file and
-    rename, the data copy for the workers (read only after it is written, rewritten by a
-    resume) and the workers' append-only logs (never read back)."""
+    rename, the data copy and sample for the workers (read only after they are written,
+    rewritten by a resume), the workers' append-only logs (never read back) and the
+    journal's appends (one write per line group; a cut last line is repaired)."""
     import re
 
     root = Path(text2ml_jupyter.__file__).parent
@@ -521,7 +522,8 @@ def test_every_write_in_the_package_is_atomic() -> None:
     allowed = {("_runfolder.py", 'os.fdopen(fd, "w"'), ("program.py", 'os.fdopen(fd, "w"'),
                ("_runfolder.py", '``open(path, "w")``'), ("engine.py", "folder.write_text("),
                ("cli.py", "tmp.write_text("), ("engine.py", "frame.to_pickle("),
-               ("sandbox.py", 'open(log_path, "ab")')}
+               ("sandbox.py", 'open(log_path, "ab")'), ("engine.py", ".to_pickle(sample_path)"),
+               ("_journal.py", 'open(self._path, "ab")'), ("_journal.py", 'open(path, "ab")')}
     found = [(path.name, line.strip()) for path in root.rglob("*.py")
              for line in path.read_text(encoding="utf-8").splitlines()
              if pattern.search(line)]

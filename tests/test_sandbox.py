@@ -207,3 +207,87 @@ def test_candidate_code_cannot_reach_the_workers_frames_or_native_calls(pool, so
     with pytest.raises(CandidateError, match=rf"^blocked: tried to .*\({refused}\)"):
         call(pool, "as_candidate", source=source)
     assert call(pool, "as_candidate", source="def main():\n    return 'fine'\n") == "fine"
+
+
+# ---------------------------------------------------------------- the fork server
+
+def _fresh_server(monkeypatch):
+    """Start a new fork server, so it sees the environment the test set up."""
+    from text2ml_jupyter import _forkserver
+
+    if _forkserver._server is not None:
+        _forkserver._server.close()
+    monkeypatch.setattr(_forkserver, "_server", None)
+    return _forkserver.get_server()
+
+
+def test_workers_are_forks_of_the_warm_server(monkeypatch, tmp_path):
+    from text2ml_jupyter._forkserver import ForkedProcess
+    from text2ml_jupyter.sandbox import hide_from_workers
+
+    monkeypatch.setenv("PYTHONPATH", str(HERE))
+    monkeypatch.setenv("TEXT2ML_TEST_API_TOKEN", "sk-not-for-workers")
+    monkeypatch.setenv("TEXT2ML_TEST_HIDDEN", "hidden-by-name")
+    hide_from_workers("TEXT2ML_TEST_HIDDEN")
+    server = _fresh_server(monkeypatch)
+    with WorkerPool(2, tmp_path / "scratch", Limits(memory_mb=2048)) as pool:
+        facts = [call(pool, "process_facts") for _ in range(4)]
+        workers = [w for w in pool._workers if w is not None]
+        assert all(isinstance(w.process, ForkedProcess) for w in workers)
+    for fact in facts:
+        assert fact["ppid"] == server.process.pid  # forked by the server
+        assert fact["sid"] == fact["pid"]  # in its own session: Ctrl-C reaches the caller only
+        assert Path(fact["cwd"]) == (tmp_path / "scratch").resolve() == Path(fact["path0"])
+        assert fact["env"]["TMPDIR"] == str((tmp_path / "scratch" / "tmp").resolve())
+        for secret in ("sk-not-for-workers", "hidden-by-name"):
+            # neither in os.environ nor in the environment the process was started with
+            assert secret not in str(fact["env"]) and secret not in fact["initial_env"]
+
+
+def test_a_dead_fork_server_is_replaced_and_its_workers_still_report(monkeypatch, tmp_path):
+    monkeypatch.setenv("PYTHONPATH", str(HERE))
+    server = _fresh_server(monkeypatch)
+    with WorkerPool(1, tmp_path / "scratch", Limits(memory_mb=2048)) as pool:
+        assert call(pool, "echo", value=1) == 1
+        server.process.kill()
+        server.process.wait(timeout=10)
+        # the running worker is independent of the server: it still answers
+        assert call(pool, "echo", value=2) == 2
+        # its death is still reported as a crash (the server can no longer say how)
+        with pytest.raises(WorkerFailure, match="crashed|ended") as info:
+            call(pool, "exit_hard")
+        assert info.value.kind == "crash"
+        # the replacement comes from a new server
+        facts = call(pool, "process_facts")
+    from text2ml_jupyter import _forkserver
+
+    assert _forkserver._server is not server and not _forkserver._server.dead
+    assert facts["ppid"] == _forkserver._server.process.pid
+
+
+def test_the_fork_server_exits_with_its_caller(tmp_path):
+    import subprocess
+    import sys
+
+    script = ("import sys; from pathlib import Path\n"
+              "from text2ml_jupyter.sandbox import WorkerPool\n"
+              "from text2ml_jupyter import _forkserver\n"
+              "pool = WorkerPool(1, Path(sys.argv[1]))\n"
+              "pool.warm()\n"
+              "print(_forkserver._server.process.pid, flush=True)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    server_pid = int(done.stdout.split()[-1])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            break
+        with open(f"/proc/{server_pid}/stat") as f:
+            if f.read().split()[2] == "Z":
+                break  # exited; a zombie until its parent (gone) is reaped
+        time.sleep(0.1)
+    else:
+        pytest.fail("the fork server outlived its caller")

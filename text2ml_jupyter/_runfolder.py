@@ -22,6 +22,7 @@ import contextlib
 import contextvars
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -53,7 +54,7 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
 
 
-def write_atomic(path: Path, text: str, *, mode: int | None = None) -> None:
+def write_atomic(path: Path, text: str | bytes, *, mode: int | None = None) -> None:
     """Write via a temporary file in the same folder, flushed to disk, then rename, so
     readers never see half a file, even after a crash.
 
@@ -63,7 +64,9 @@ def write_atomic(path: Path, text: str, *, mode: int | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        binary = isinstance(text, bytes)  # e.g. the pickled data of a shared study
+        how = {"mode": "wb"} if binary else {"mode": "w", "encoding": "utf-8"}
+        with os.fdopen(fd, **how) as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -106,16 +109,28 @@ def on_create(callback: Callable[[RunFolder], None]) -> Iterator[None]:
 
 def public_storage(storage: Any) -> str | None:
     """A storage URL fit to be written down: its password replaced by ``***`` (the run
-    folder holds no secrets). None for the default journal and for storage objects."""
+    folder holds no secrets), also a ``password=`` query value. None for the default
+    journal and for storage objects."""
     if not isinstance(storage, str):
         return None
-    parts = urlsplit(storage)
-    if not parts.password:
-        return storage
+    try:
+        parts = urlsplit(storage)
+        password, port = parts.password, parts.port
+    except ValueError:  # not a URL a parser can take apart: hide all before the host
+        head, at, host = storage.rpartition("@")
+        scheme, sep, _ = head.partition("://")
+        return f"{scheme}{sep}***@{host}" if at else _masked_query(storage)
+    if not password:
+        return _masked_query(storage)
     host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    if port:
+        host += f":{port}"
+    return _masked_query(urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}")))
+
+
+def _masked_query(url: str) -> str:
+    """``...?password=secret`` (libpq takes the password there too) -> ``password=***``."""
+    return re.sub(r"(?i)([?&;](?:password|passwd|pwd)=)[^&;#]*", r"\1***", url)
 
 
 def damaged(folder: Path, detail: str) -> Text2MLError:
@@ -176,9 +191,10 @@ class RunFolder:
         per trial and consistent if the process dies mid-write; SQLite here cost ~8x more
         per trial)."""
         from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
 
-        return JournalStorage(JournalFileBackend(str(self.journal)))
+        from ._journal import RunJournal
+
+        return JournalStorage(RunJournal(str(self.journal)))
 
     # ------------------------------------------------------------------ writing
     def write_text(self, name: str, text: str) -> None:
@@ -195,12 +211,14 @@ class RunFolder:
             {k: v for k, v in c.to_dict().items() if k != "source"} for c in candidates])
 
     def write_run_info(self, *, evaluation: dict[str, Any], data_name: str,
-                       pipeline_name: str, storage: Any) -> None:
+                       pipeline_name: str, storage: Any, study_name: str | None = None
+                       ) -> None:
         """run.json: what a resume needs besides spec, candidates and study, written
         before the first trial so that a run killed mid-search can be resumed."""
         self.write_json(RUN_INFO, {"evaluation": evaluation, "data_name": data_name,
                                    "pipeline_name": pipeline_name,
-                                   "storage": public_storage(storage)})
+                                   "storage": public_storage(storage),
+                                   "study_name": study_name or self.run_id})
 
     def clean_scratch(self) -> None:
         """Remove the data copy; keep the worker logs."""

@@ -28,6 +28,7 @@ class Candidate:
     reason: str | None = None  # why it failed, short and precise
     test_seconds: float | None = None
     defaults: dict[str, Any] = field(default_factory=dict)  # good first values, enqueued
+    catalog: bool = False  # written by the built-in catalog (trusted to be deterministic)
 
     @property
     def key(self) -> str:

@@ -2,6 +2,7 @@
 
     text2ml run "Predict whether a passenger survived. Optimize F1." \\
         --data titanic.csv --budget 60 --out result.ipynb --out result.py
+    text2ml worker --storage postgresql://ml@db/studies --study titanic   # elsewhere
 
 Argument parsing (``build_parser``, ``parse_args`` -> ``RunOptions``) is kept apart from
 the work (``_datafile.load_data``, ``write_outputs``, ``run_command``), so each can be
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ._datafile import data_suffix, first_line, load_data
+from ._worker_command import WorkerOptions, add_worker_parser, worker_command
 from .errors import Text2MLError
 
 EXIT_OK = 0
@@ -66,6 +68,8 @@ class RunOptions:
     cache: bool = True
     send_examples: bool = True
     catalog: bool = True
+    storage: str | None = None  # an Optuna storage URL that workers elsewhere can reach
+    study: str | None = None
 
     def provider_options(self) -> dict[str, Any]:
         """Options for ``providers.get_provider`` (LLM settings; the key stays in the env)."""
@@ -172,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the run folder (default: .text2ml/<run-id>/)")
     run.add_argument("--quiet", "-q", action="store_true",
                      help="print only the final score and where the outputs went")
+    run.add_argument("--storage", default=None, metavar="URL",
+                     help="an Optuna storage URL (e.g. postgresql://user@host/db) shared "
+                          "with `text2ml worker` processes (default: a journal file in "
+                          "the run folder)")
+    run.add_argument("--study", default=None, metavar="NAME",
+                     help="the study's name, for workers started before the run "
+                          "(default: the run id)")
     llm = run.add_argument_group(
         "LLM provider", "The key and endpoint come from the environment: OPENAI_API_KEY "
         "(or --api-key-env NAME) and OPENAI_BASE_URL for any OpenAI-compatible server.")
@@ -205,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="where to write the executed notebook (default: in place)")
     execute.add_argument("--timeout", type=positive_seconds, default=900, metavar="SECONDS",
                          help="time limit per cell (default: %(default)g)")
+    add_worker_parser(commands)
     return parser
 
 
@@ -230,12 +242,16 @@ def execute_command(options: ExecuteOptions) -> int:
     return EXIT_OK
 
 
-def parse_args(argv: Sequence[str] | None = None) -> RunOptions | ExecuteOptions:
+def parse_args(argv: Sequence[str] | None = None
+               ) -> RunOptions | ExecuteOptions | WorkerOptions:
     """Parse the command line into options; argparse exits 2 on a usage error."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "execute":
         return ExecuteOptions(args.notebook, args.out, args.timeout)
+    if args.command == "worker":
+        return WorkerOptions(args.storage, args.study, args.data, args.workers,
+                             args.memory_limit_mb, args.wait, args.run_dir)
     task = args.task.strip()
     if not task:
         parser.error("TASK is empty: say what to predict, e.g. \"Predict survived.\"")
@@ -258,6 +274,8 @@ def parse_args(argv: Sequence[str] | None = None) -> RunOptions | ExecuteOptions
         cache=args.cache,
         send_examples=args.send_examples,
         catalog=args.catalog,
+        storage=args.storage,
+        study=args.study,
     )
 
 
@@ -412,6 +430,12 @@ def run_command(options: RunOptions, *, stdout: TextIO | None = None) -> int:
     if not options.quiet:
         printer.line(f"Data: {options.data} ({data.shape[0]} rows, {data.shape[1]} columns) "
                      f"as {data_name}; budget {options.budget:g} s")
+        if options.storage and options.study:
+            from .distributed import shown_storage
+
+            printer.line(f"Study {options.study!r} in {shown_storage(options.storage)}: "
+                         f"workers join with text2ml worker --storage URL --study "
+                         f"{options.study}")
 
     from .engine import run
 
@@ -428,6 +452,8 @@ def run_command(options: RunOptions, *, stdout: TextIO | None = None) -> int:
         roles=dict(options.roles) or None,
         provider=options.provider,
         provider_options=options.provider_options(),
+        storage=options.storage,
+        study_name=options.study,
         on_event=printer,
     )
     printer.spec(result.spec)
@@ -449,6 +475,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if isinstance(options, ExecuteOptions):
             return execute_command(options)
+        if isinstance(options, WorkerOptions):
+            return worker_command(options)
         return run_command(options)
     except Text2MLError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)

@@ -124,7 +124,8 @@ def run(
     provider_options: dict[str, Any] | None = None,
     candidates: int = 4,
     run_dir: str | os.PathLike[str] | None = None,
-    storage: str | None = None,
+    storage: Any = None,
+    study_name: str | None = None,
     data_name: str = "df",
     pipeline_name: str = "pipeline",
     n_workers: int | None = None,
@@ -149,7 +150,10 @@ def run(
 
     ``roles`` overrides column roles ({"alive": "categorical"} keeps a column flagged as
     leakage). ``storage`` is any Optuna storage (URL or object); by default a journal file
-    in the run folder.
+    in the run folder. ``study_name`` names the study (default: the run id); it must not
+    exist in the storage yet. With a storage other processes can reach (a database URL),
+    ``text2ml worker --storage URL --study NAME`` processes, on this machine or others,
+    run trials of the same study (distributed.py); the result is the best of them all.
     """
     # Every argument is checked before a worker starts or a folder is written.
     budget = Budget(_check_budget(time_budget, minimum=_MIN_RUN_SECONDS))
@@ -160,6 +164,9 @@ def run(
     _check_options(candidates=candidates, seed=seed, n_workers=n_workers,
                    memory_limit_mb=memory_limit_mb, provider=provider, run_dir=run_dir,
                    target=target, metric=metric, on_event=on_event, stop=stop)
+    from . import distributed
+
+    storage = distributed.check_storage(storage, study_name)  # reachable, name free
     emit = ev.Emitter(on_event)
     stop = stop or threading.Event()
     chosen_provider = get_provider(provider, **(provider_options or {}))
@@ -172,9 +179,9 @@ def run(
         with _quiet_optuna():
             return _run(task, frame, budget=budget, target=target, metric=metric, seed=seed,
                         provider=chosen_provider, k=candidates, folder=folder,
-                        storage=storage, data_name=data_name, pipeline_name=pipeline_name,
-                        pos_label=pos_label, task_type=task_type, roles=roles, emit=emit,
-                        stop=stop, pool=pool)
+                        storage=storage, study_name=study_name, data_name=data_name,
+                        pipeline_name=pipeline_name, pos_label=pos_label,
+                        task_type=task_type, roles=roles, emit=emit, stop=stop, pool=pool)
     finally:
         pool.close()
         folder.clean_scratch()
@@ -183,9 +190,9 @@ def run(
 
 def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
          metric: str | None, seed: int, provider: Provider, k: int, folder: RunFolder,
-         storage: str | None, data_name: str, pipeline_name: str, pos_label: Any,
-         task_type: str | None, roles: dict[str, str] | None, emit: ev.Emitter,
-         stop: threading.Event, pool: WorkerPool) -> Result:
+         storage: Any, study_name: str | None, data_name: str, pipeline_name: str,
+         pos_label: Any, task_type: str | None, roles: dict[str, str] | None,
+         emit: ev.Emitter, stop: threading.Event, pool: WorkerPool) -> Result:
     emit_stage(emit, budget, "understand", "Understanding the task")
     notes: list[str] = []
     proposal = _proposed_spec(provider, task, frame, budget, notes)
@@ -196,7 +203,7 @@ def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
     evaluation = choose_evaluation(y, classification=spec.is_classification, seed=seed)
     folder.write_json("spec.json", spec.to_dict())
     emit(ev.SPEC, spec.summary(), spec=spec, evaluation=evaluation)
-    job = _ship_data(frame, folder, spec)
+    job = ship_data(frame, folder, spec, evaluation)
 
     # Generation prompts see the model's inputs and the target, not the excluded columns.
     used = data_summary(provider, frame[[*spec.features, spec.target]])
@@ -205,11 +212,16 @@ def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
     accepted, every = generate_and_test(provider, pool, context, job=job, budget=budget,
                                         emit=emit, stop=stop, notes=notes)
     folder.write_candidates(every)
-    study = create_study(direction=spec.direction, seed=seed,
-                         storage=storage or folder.storage(), study_name=folder.run_id)
+    from . import distributed
+
+    with distributed.storage_errors(storage, study_name):  # a clear error, password masked
+        study = create_study(direction=spec.direction, seed=seed,
+                             storage=storage or folder.storage(),
+                             study_name=study_name or folder.run_id)
     study.set_user_attr("spec", spec.to_dict())
     study.set_user_attr("evaluation", evaluation.to_dict())
     study.set_user_attr("candidates", [c.to_dict() for c in every if c.status == PASSED])
+    distributed.publish_data(study, storage, frame, folder.path)  # if others can reach it
     enqueue_defaults(study, accepted)
     result = search_and_finish(study, accepted, every, spec, evaluation, job=job,
                                budget=budget, folder=folder, storage=storage,
@@ -236,11 +248,25 @@ def _proposed_spec(provider: Provider, task: str, frame: pd.DataFrame, budget: B
         return None
 
 
-def _ship_data(frame: pd.DataFrame, folder: RunFolder, spec: TaskSpec) -> dict[str, Any]:
-    """Pickle the data once into the scratch folder; workers read it from there."""
-    data_path = (folder.scratch / "data.pkl").resolve()  # workers run in the scratch folder
-    frame.to_pickle(data_path)
-    return {"data_path": str(data_path), "spec": spec.to_dict()}
+def ship_data(frame: pd.DataFrame, folder: RunFolder, spec: TaskSpec,
+              evaluation: Evaluation) -> dict[str, Any]:
+    """Pickle the data once into the scratch folder; workers read it from there. On large
+    data, tests and trials read only the rows the protocol scores on (its seeded sample),
+    and the refit reads all rows: a trial worker never holds the whole table."""
+    import numpy as np
+
+    full_path = (folder.scratch / "data.pkl").resolve()  # workers run in the scratch folder
+    frame.to_pickle(full_path)
+    job = {"data_path": str(full_path), "refit_data_path": str(full_path),
+           "spec": spec.to_dict()}
+    usable = np.flatnonzero(frame[spec.target].notna().to_numpy())
+    if evaluation.sample_rows and len(usable) > evaluation.sample_rows:
+        # the positions X.sample(n, random_state=seed) picks in the generated program
+        picked, _ = evaluation.sample(pd.Series(usable), pd.Series(usable))
+        sample_path = full_path.with_name("sample.pkl")
+        frame.iloc[picked.to_numpy()].to_pickle(sample_path)
+        job["data_path"] = str(sample_path)
+    return job
 
 
 def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: list[Candidate],
@@ -252,13 +278,24 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
     Shared by a new run and ``resume`` (which continues an existing study)."""
     # Before the first trial: a run killed mid-search can then be resumed from its folder.
     folder.write_run_info(evaluation=evaluation.to_dict(), data_name=data_name,
-                          pipeline_name=pipeline_name, storage=storage)
+                          pipeline_name=pipeline_name, storage=storage,
+                          study_name=study.study_name)
     emit_stage(emit, budget, "search", f"Searching ({evaluation.describe()})")
-    search = Search(study, pool, accepted, job={**job, "evaluation": evaluation.to_dict()},
-                    budget=budget, refit_scale=_refit_scale(evaluation),
-                    on_trial=lambda t: trial_event(emit, study, t, budget), stop=stop)
-    search.run()
-    notes_from_search = [f"A search thread stopped early: {e}" for e in search.errors]
+    from .distributed import shared_search
+
+    trial_job = {**job, "evaluation": evaluation.to_dict()}
+    # A shared study: workers elsewhere join while this runs; "finished" before the refit.
+    with shared_search(study, storage, job=trial_job, budget=budget) as shared:
+        search = Search(shared.study, pool, accepted, job=trial_job,
+                        budget=budget, refit_scale=_refit_scale(evaluation, spec.n_rows),
+                        on_trial=lambda t: trial_event(emit, study, t, budget), stop=stop)
+        search.run()
+    if storage is None:
+        from ._journal import sync
+
+        sync(folder.journal)  # the appends skipped the flush (see _journal)
+    notes_from_search = shared.notes + [f"A search thread stopped early: {e}"
+                                        for e in search.errors]
     notes_from_search += [f"{key} was left out of the search: {why}."
                           for key, why in search.excluded.items()]
     if search.excluded:
@@ -302,8 +339,10 @@ def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec
 
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     complete.sort(key=lambda t: t.value, reverse=spec.direction == "maximize")
-    options: list[tuple[dict[str, Any], float]] = [(t.params, t.value) for t in complete[:3]]
     notes: list[str] = []
+    ranked = _refit_in_time(complete[:10], budget, _refit_scale(evaluation, spec.n_rows),
+                            notes)
+    options: list[tuple[dict[str, Any], float]] = [(t.params, t.value) for t in ranked[:3]]
     if not complete:
         notes.append("No trial finished within the budget: this is the default pipeline, "
                      "not validated. Give the run a larger budget.")
@@ -320,7 +359,7 @@ def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec
                                    n_candidates={s: len(c) for s, c in accepted.items()})
         deadline = max(budget.end, time.monotonic() + 30.0)
         try:
-            blob = pool.call(_REFIT, {"data_path": job["data_path"],
+            blob = pool.call(_REFIT, {"data_path": job["refit_data_path"],
                                       "build_code": program.build_code,
                                       "data_name": data_name, "pipeline_name": pipeline_name},
                              deadline=deadline)
@@ -334,6 +373,26 @@ def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec
         return program, (pipeline, blob), score, dict(params), notes + ([note] if note else [])
     raise Text2MLError(f"No pipeline could be fitted on all rows: {last_error}",
                        "Check the data for the problem named above.")
+
+
+def _refit_in_time(trials: list[Any], budget: Budget, scale: float,
+                   notes: list[str]) -> list[Any]:
+    """The best trials whose refit on all rows is expected to end within the budget (their
+    fold fit time x ``scale``), best first; if none is, the quickest to refit. A large
+    table can make the best pipeline's refit far longer than the budget has left."""
+    def refit_seconds(trial: Any) -> float:
+        return float(trial.user_attrs.get("fit_seconds", 0.0)) * scale
+
+    left = budget.remaining()
+    in_time = [t for t in trials if refit_seconds(t) <= left]
+    if not trials or in_time[:1] == trials[:1]:
+        return in_time + [t for t in trials if t not in in_time]
+    chosen = in_time or [min(trials, key=refit_seconds)]
+    notes.append(f"The best trial's pipeline would take about {refit_seconds(trials[0]):.0f} s "
+                 f"to refit on all rows, more than the {max(left, 0):.0f} s the budget had "
+                 f"left; trial {chosen[0].number}'s (about {refit_seconds(chosen[0]):.0f} s) "
+                 "was refitted instead. A larger budget refits the best one.")
+    return chosen + [t for t in trials if t not in chosen]
 
 
 def refit_program(context: Any, *, data_path: str, build_code: str, data_name: str,
@@ -475,11 +534,13 @@ def _target_stats(spec: TaskSpec, y: pd.Series) -> dict[str, Any]:
             "target_skew": float(values.skew()) if len(values) > 2 else 0.0}
 
 
-def _refit_scale(evaluation: Evaluation) -> float:
-    """Full-data fit time relative to one fold's fit (train rows grow by this factor)."""
+def _refit_scale(evaluation: Evaluation, n_rows: int) -> float:
+    """Full-data fit time relative to one fold's fit (train rows grow by this factor, and
+    by the sample's when trials scored on a sample of the rows)."""
+    sampled = max(1.0, n_rows / evaluation.sample_rows) if evaluation.sample_rows else 1.0
     if evaluation.holdout:
-        return 1.0 / (1.0 - evaluation.test_size)
-    return evaluation.n_splits / (evaluation.n_splits - 1)
+        return sampled / (1.0 - evaluation.test_size)
+    return sampled * evaluation.n_splits / (evaluation.n_splits - 1)
 
 
 def trial_event(emit: ev.Emitter, study: Any, trial: Any, budget: Budget, *,

@@ -1,9 +1,14 @@
 """The validation protocol: which rows score a pipeline, identical in search and program.
 
-Cross-validation on small and medium data, one holdout split on large data; stratified for
-classification; always seeded. The search scores a trial fold by fold with exactly the
-splitter and scorer the generated program passes to ``cross_val_score``, so the program
-reproduces the reported score.
+Cross-validation on small and medium data (repeated with reshuffled folds on small data),
+one holdout split on large data; stratified for classification; always seeded. The search
+scores a trial fold by fold with exactly the splitter and scorer the generated program passes
+to ``cross_val_score``, so the program reproduces the reported score.
+
+Why repeats on small data: with a few hundred rows, one 5-fold split's score moves by more
+than the differences between good pipelines, so a search that compares hundreds of trials on
+it picks the one that fits those particular folds best (its score drops on new rows). The
+mean over reshuffled splits is steadier; each trial costs more fits, which small data affords.
 """
 
 from __future__ import annotations
@@ -19,26 +24,46 @@ from .errors import Text2MLError
 _FIVE_FOLD_MAX_ROWS = 5_000
 _THREE_FOLD_MAX_ROWS = 20_000
 _HOLDOUT_SIZE = 0.2
+# Rows up to which k-fold CV is repeated (reshuffled) 3 times, then 2 times.
+_THREE_REPEATS_MAX_ROWS = 1_000
+_TWO_REPEATS_MAX_ROWS = 2_000
+# Rows above which trials score on a seeded sample of this many rows (a cheaper fidelity:
+# a trial's cost stops growing with the data; the final pipeline is fitted on all rows).
+_SAMPLE_ROWS = 125_000
 _MIN_ROWS = 10  # fewer rows cannot both train a model and score it on unseen rows
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """How a pipeline is scored: k-fold CV (``n_splits`` > 1) or one holdout split."""
+    """How a pipeline is scored: k-fold CV (``n_splits`` > 1), repeated ``n_repeats`` times
+    with reshuffled folds, or one holdout split."""
 
     n_splits: int
     stratified: bool
     seed: int = 0
     holdout: bool = False
     test_size: float = _HOLDOUT_SIZE
+    sample_rows: int | None = None  # score on a seeded sample of this many rows
+    n_repeats: int = 1  # k-fold CV only; run folders written before repeats existed have 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n_repeats, bool) or not isinstance(self.n_repeats, int) \
+                or self.n_repeats < 1:
+            raise TypeError(f"n_repeats must be a whole number >= 1, not {self.n_repeats!r}")
+        if self.holdout and self.n_repeats != 1:
+            raise TypeError("a holdout split is not repeated (n_repeats must be 1)")
 
     def splitter(self) -> Any:
-        from sklearn.model_selection import (KFold, ShuffleSplit, StratifiedKFold,
+        from sklearn.model_selection import (KFold, RepeatedKFold, RepeatedStratifiedKFold,
+                                             ShuffleSplit, StratifiedKFold,
                                              StratifiedShuffleSplit)
 
         if self.holdout:
             cls = StratifiedShuffleSplit if self.stratified else ShuffleSplit
             return cls(n_splits=1, test_size=self.test_size, random_state=self.seed)
+        if self.n_repeats > 1:
+            cls = RepeatedStratifiedKFold if self.stratified else RepeatedKFold
+            return cls(n_splits=self.n_splits, n_repeats=self.n_repeats, random_state=self.seed)
         cls = StratifiedKFold if self.stratified else KFold
         return cls(n_splits=self.n_splits, shuffle=True, random_state=self.seed)
 
@@ -47,24 +72,44 @@ class Evaluation:
         if self.holdout:
             name = "StratifiedShuffleSplit" if self.stratified else "ShuffleSplit"
             expr = f"{name}(n_splits=1, test_size={self.test_size}, random_state={self.seed})"
+        elif self.n_repeats > 1:
+            name = "RepeatedStratifiedKFold" if self.stratified else "RepeatedKFold"
+            expr = (f"{name}(n_splits={self.n_splits}, n_repeats={self.n_repeats}, "
+                    f"random_state={self.seed})")
         else:
             name = "StratifiedKFold" if self.stratified else "KFold"
             expr = f"{name}(n_splits={self.n_splits}, shuffle=True, random_state={self.seed})"
         return f"from sklearn.model_selection import {name}", expr
 
     def describe(self) -> str:
+        sample = f"a {self.sample_rows:,}-row sample" if self.sample_rows else ""
         if self.holdout:
-            return f"holdout ({int(self.test_size * 100)}% of rows, seed {self.seed})"
-        return f"{self.n_splits}-fold cross-validation (seed {self.seed})"
+            return (f"holdout ({int(self.test_size * 100)}% of {sample or 'rows'}, "
+                    f"seed {self.seed})")
+        of = f" of {sample}" if sample else ""
+        if self.n_repeats > 1:
+            return (f"{self.n_splits}-fold cross-validation{of} repeated {self.n_repeats} "
+                    f"times (seed {self.seed})")
+        return f"{self.n_splits}-fold cross-validation{of} (seed {self.seed})"
+
+    def sample(self, X: Any, y: Any) -> tuple[Any, Any]:
+        """The rows the protocol scores on: all of them, or the seeded sample (the same
+        positions as ``X.sample(n, random_state=seed)`` in the generated program)."""
+        if not self.sample_rows or len(X) <= self.sample_rows:
+            return X, y
+        return (X.sample(n=self.sample_rows, random_state=self.seed),
+                y.sample(n=self.sample_rows, random_state=self.seed))
 
     def to_dict(self) -> dict[str, Any]:
         return {"n_splits": self.n_splits, "stratified": self.stratified, "seed": self.seed,
-                "holdout": self.holdout, "test_size": self.test_size}
+                "holdout": self.holdout, "test_size": self.test_size,
+                "sample_rows": self.sample_rows, "n_repeats": self.n_repeats}
 
 
 def choose_evaluation(y: pd.Series, *, classification: bool, seed: int = 0,
-                      n_splits: int | None = None) -> Evaluation:
-    """Pick the protocol for the data size; fewer folds when a class is too small.
+                      n_splits: int | None = None, n_repeats: int | None = None) -> Evaluation:
+    """Pick the protocol for the data size; fewer folds when a class is too small; k-fold CV
+    repeated on small data (``n_repeats``, by default 3 up to 1,000 rows, 2 up to 2,000).
 
     Raises Text2MLError when there are too few rows or class members to validate at all.
     """
@@ -87,8 +132,12 @@ def choose_evaluation(y: pd.Series, *, classification: bool, seed: int = 0,
             f"Only {n_rows} usable rows: too few for {n_splits}-fold validation.",
             f"Provide at least {2 * n_splits} rows with a known target.",
         )
+    if n_repeats is None:
+        n_repeats = 3 if n_rows <= _THREE_REPEATS_MAX_ROWS \
+            else 2 if n_rows <= _TWO_REPEATS_MAX_ROWS else 1
     return Evaluation(n_splits=1 if holdout else n_splits, stratified=classification,
-                      seed=seed, holdout=holdout)
+                      seed=seed, holdout=holdout, n_repeats=1 if holdout else n_repeats,
+                      sample_rows=_SAMPLE_ROWS if n_rows > _SAMPLE_ROWS else None)
 
 
 def _single_example_error(y: pd.Series, counts: pd.Series) -> Text2MLError:

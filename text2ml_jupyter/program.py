@@ -44,7 +44,8 @@ CELL_ROLES = ("summary", "setup", "preprocess", "features", "model", "postproces
               "pipeline", "predict", "load")
 
 # Names the program's own code binds at module level; candidates' names yield to them.
-_OWN_NAMES = ("TARGET", "COLUMNS", "FEATURES", "data", "X", "y", "cv", "scores", "new_rows")
+_OWN_NAMES = ("TARGET", "COLUMNS", "FEATURES", "data", "X", "y", "X_eval", "y_eval", "cv",
+              "scores", "new_rows")
 _TASK_LABELS = {"binary": "binary classification", "multiclass": "multiclass classification",
                 "regression": "regression"}
 _EXCLUDED_REASONS = {"identifier": "an identifier", "constant": "constant",
@@ -465,10 +466,19 @@ def _pipeline_code(spec: TaskSpec, metric: Any, evaluation: Evaluation,
 
     message = (f"Validation {esc(spec.metric_label())}: {{{natural}:.4f}} "
                f"on {esc(evaluation.describe())}")
+    rows, sample = "X, y", ""
+    if evaluation.sample_rows:  # large data: the search scored trials on a seeded sample
+        n, seed = evaluation.sample_rows, evaluation.seed
+        rows = "X_eval, y_eval"
+        sample = (f"# On large data the search scored on a sample of {n:,} rows (cheaper "
+                  "trials); so does this check.\n"
+                  f"X_eval, y_eval = X.sample(n={n}, random_state={seed}), "
+                  f"y.sample(n={n}, random_state={seed})\n")
     validate = (
         "# Validate as the search did (same splits, same scorer): this prints its score.\n"
+        f"{sample}"
         f"cv = {splitter_expr}\n"
-        f"scores = cross_val_score({pipeline_name}, X, y, cv=cv, scoring={scorer_expr})\n"
+        f"scores = cross_val_score({pipeline_name}, {rows}, cv=cv, scoring={scorer_expr})\n"
         f"print(f{_rw.py_str(message)})\n"
         "\n"
         "# The final model, fitted on all rows.\n"

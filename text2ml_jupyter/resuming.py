@@ -24,6 +24,7 @@ import pandas as pd
 from . import events as ev
 from ._runfolder import (
     JOURNAL,
+    RUN_INFO,
     RunFolder,
     SavedRun,
     damaged,
@@ -37,7 +38,7 @@ from .engine import (
     _check_budget,
     _default_memory,
     _quiet_optuna,
-    _ship_data,
+    ship_data,
     search_and_finish,
     trial_event,
 )
@@ -110,7 +111,7 @@ def resume(
             for trial in study.trials:
                 if trial.state.is_finished():
                     trial_event(emit, study, trial, budget, replayed=True)
-            job = _ship_data(frame, state.folder, state.spec)
+            job = ship_data(frame, state.folder, state.spec, state.evaluation)
             result = search_and_finish(study, accepted, state.candidates, state.spec,
                                        state.evaluation, job=job, budget=budget,
                                        folder=state.folder, storage=state.storage,
@@ -241,7 +242,8 @@ def _study_facts(storage: Any, folder: RunFolder,
     where = JOURNAL if journal else \
         f"the storage {public_storage(storage) or type(storage).__name__}"
     try:
-        study = _find_study(storage, folder.run_id, journal=journal)
+        name = _saved_study_name(folder) or folder.run_id
+        study = _find_study(storage, name, journal=journal)
         attrs, n_trials = (study.user_attrs, len(study.trials)) if study else ({}, 0)
     except Exception as exc:  # noqa: BLE001 - the storage's own error, said plainly
         detail = f"{type(exc).__name__}: {exc}"[:200]
@@ -262,6 +264,15 @@ def _study_facts(storage: Any, folder: RunFolder,
     if not isinstance(evaluation, dict):
         raise not_started(folder.path, "its validation protocol was not written yet")
     return study.study_name, n_trials, evaluation
+
+
+def _saved_study_name(folder: RunFolder) -> str | None:
+    """The study name run.json records (a shared run may name its study); None if absent."""
+    try:
+        name = (folder.read_json(RUN_INFO) or {}).get("study_name")
+    except Exception:  # noqa: BLE001 - load_saved has already judged run.json
+        return None
+    return name if isinstance(name, str) and name else None
 
 
 def _find_study(storage: Any, run_id: str, *, journal: bool) -> Any:

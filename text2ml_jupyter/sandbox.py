@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import _guard
+from . import _forkserver, _guard
 from .errors import CandidateError
 
 _POLL_SECONDS = 0.2
@@ -98,6 +98,7 @@ def worker_main(conn: Any, limits: Limits, scratch: str) -> None:
     import sys
 
     _apply_limits(limits)
+    _import_libraries()  # before the hook: trusted imports need not pay for its checks
     take_violation, refuse = _guard.install(scratch)
     outputs = [_guard.CappedOutput(sys.stdout, _OUTPUT_LIMIT, refuse),
                _guard.CappedOutput(sys.stderr, _OUTPUT_LIMIT, refuse)]
@@ -159,12 +160,14 @@ def _apply_limits(limits: Limits) -> None:
 class Worker:
     """The caller's handle on one worker process.
 
-    The worker is a fresh interpreter (``python -m text2ml_jupyter._worker``) connected by
-    a socket pair: unlike multiprocessing's spawn, it never re-imports the caller's
+    The worker is a fork of the warm fork server (``_forkserver``), or where that is not
+    available a fresh interpreter (``python -m text2ml_jupyter._worker``), connected by a
+    socket pair: unlike multiprocessing's spawn, it never re-imports the caller's
     ``__main__``, and it runs in its own session, so Ctrl-C reaches only the caller.
     """
 
-    def __init__(self, limits: Limits, log_path: Path, scratch: Path | None = None) -> None:
+    def __init__(self, limits: Limits, log_path: Path, scratch: Path | None = None, *,
+                 use_fork_server: bool = True) -> None:
         import socket
         import subprocess
         import sys
@@ -180,13 +183,23 @@ class Worker:
             p for p in (package_root, env.get("PYTHONPATH", "")) if p)
         env.update(TMPDIR=str(temp), PYTHONDONTWRITEBYTECODE="1")
         _rotate(log_path)
-        with open(log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "text2ml_jupyter._worker", str(child.fileno()),
-                 str(limits.memory_mb or 0), str(scratch)],
-                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, env=env, start_new_session=True, close_fds=True,
-                cwd=scratch)  # relative paths in candidate code stay in the scratch folder
+        self.process: Any = None
+        server = _forkserver.get_server() if use_fork_server else None
+        if server is not None:
+            try:  # a fork of the warm server: ready in milliseconds
+                self.process = server.spawn(child, scratch=str(scratch),
+                                            log_path=str(log_path),
+                                            memory_mb=limits.memory_mb or 0, env=env)
+            except _forkserver.ForkServerError:
+                self.process = None  # start a fresh interpreter instead
+        if self.process is None:
+            with open(log_path, "ab") as log:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "text2ml_jupyter._worker", str(child.fileno()),
+                     str(limits.memory_mb or 0), str(scratch)],
+                    pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                    close_fds=True, cwd=scratch)  # relative paths stay in the scratch folder
         child.close()
         self._conn = Connection(parent.detach())
         self.ready = False  # true once a call returned: the worker's imports are done
@@ -204,7 +217,10 @@ class Worker:
         deadline (``time.monotonic()`` seconds) passes, ``should_stop()`` turns true, or
         the process dies; in those cases the process is killed.
         """
-        self._conn.send(("call", target, kwargs))
+        try:
+            self._conn.send(("call", target, kwargs))
+        except OSError:  # it died since its last call
+            raise WorkerFailure(self._death_reason(), "crash") from None
         while True:
             if should_stop is not None and should_stop():
                 self.kill()
@@ -378,14 +394,21 @@ class WorkerPool:
 
 
 def _warm_up(context: WorkerContext) -> bool:
-    """Import the heavy libraries a trial needs, ahead of the first trial."""
+    """A cheap call that returns once the worker has started (its imports are done)."""
+    _import_libraries()
+    return True
+
+
+def _import_libraries() -> None:
+    """The heavy libraries every test and trial needs, imported as the worker starts."""
     import numpy  # noqa: F401
     import pandas  # noqa: F401
+    import sklearn.compose  # noqa: F401
     import sklearn.ensemble  # noqa: F401
     import sklearn.linear_model  # noqa: F401
+    import sklearn.model_selection  # noqa: F401
     import sklearn.pipeline  # noqa: F401
-
-    return True
+    import sklearn.preprocessing  # noqa: F401
 
 
 def _rotate(log_path: Path) -> None:

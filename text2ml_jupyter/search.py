@@ -73,10 +73,17 @@ def create_study(*, direction: str, seed: int, storage: Any = None,
 
 def enqueue_defaults(study: Any, accepted: dict[str, list[Candidate]], limit: int = 3) -> int:
     """Enqueue the catalog's best-first combinations with their default hyperparameters,
-    so a strong, valid pipeline exists from the first trials on."""
+    so a strong, valid pipeline exists from the first trials on. The quickest of them (by
+    its contract test's time) goes first: a usable best is on the dashboard within
+    seconds while the slower ones run on the other workers."""
     first = {slot: cands[0] for slot, cands in accepted.items()}
+    models = accepted.get("model", [])[:limit]
+    if models:
+        quickest = min(models, key=lambda c: math.inf if c.test_seconds is None
+                       else c.test_seconds)
+        models = [quickest] + [m for m in models if m is not quickest]
     count = 0
-    for model in accepted.get("model", [])[:limit]:
+    for model in models:
         study.enqueue_trial(default_params({**first, "model": model}), skip_if_exists=True)
         count += 1
     return count
@@ -279,7 +286,7 @@ class Search:
 
 def evaluate_trial(context: Any, *, data_path: str, spec: dict[str, Any],
                    chain: list[tuple[str, str, str, dict[str, Any]]],
-                   evaluation: dict[str, Any]) -> dict[str, Any]:
+                   evaluation: dict[str, Any], **_job: Any) -> dict[str, Any]:
     """Score one combination fold by fold, as ``cross_val_score`` would; report the running
     mean after each fold and stop early when the caller says prune."""
     import numpy as np
@@ -291,13 +298,17 @@ def evaluate_trial(context: Any, *, data_path: str, spec: dict[str, Any],
     from .spec import TaskSpec
 
     task = TaskSpec.from_dict(spec)
-    X, y = load_training_data(context, data_path, task)
+    protocol = Evaluation(**evaluation)
+    # the protocol's rows: the data as shipped, or its seeded sample (a worker given all
+    # rows, e.g. on another machine, samples them exactly as the shipped sample was made)
+    X, y = context.memo(("sample", data_path, protocol.sample_rows),
+                        lambda: protocol.sample(*load_training_data(context, data_path, task)))
     parts = build_parts(chain, lambda s, n, d: RemoteTrial(context.ask, f"{s}.{n}."),
                         task.columns_by_role())
     estimator = parts["postprocess"]
     metric = get_metric(task.metric)
     scorer = metric.scorer(task.task_type, task.pos_label)
-    splits = list(Evaluation(**evaluation).splitter().split(X, y))
+    splits = list(protocol.splitter().split(X, y))
     raw: list[float] = []
     fit_seconds: list[float] = []
     for fold, (train, valid) in enumerate(splits):

@@ -15,6 +15,7 @@ from ..errors import Text2MLError
 CELL_USAGE = ("%%text2ml [--data NAME|PATH] [--target COL] [--metric M] [--budget SECONDS]\n"
               "          [--candidates K] [--provider P] [--model NAME] [--name VAR]\n"
               "          [--seed N] [--role COL=ROLE] [--no-insert] [--no-cache]\n"
+              "          [--storage URL] [--study NAME]\n"
               "<the task in plain English>")
 LINE_USAGE = ("%text2ml resume [--budget SECONDS] [--no-insert]   continue the last run\n"
               "%text2ml show                                   the last run's dashboard\n"
@@ -55,6 +56,8 @@ def _cell_parser() -> _Parser:
     parser.add_argument("--role", action="append", type=column_role, default=[])
     parser.add_argument("--no-insert", dest="insert", action="store_false", default=None)
     parser.add_argument("--no-cache", dest="cache", action="store_false", default=None)
+    parser.add_argument("--storage")  # shared with `text2ml worker` processes
+    parser.add_argument("--study")
     return parser
 
 

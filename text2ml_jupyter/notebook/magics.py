@@ -78,6 +78,10 @@ class Text2ML(Magics):
                         ).tag(config=True)
     memory_limit_mb = Integer(0, help="Memory limit per worker in MiB (0: a fair share "
                               "of the machine).").tag(config=True)
+    storage = Unicode("", help="An Optuna storage URL that `text2ml worker` processes "
+                      "can reach, e.g. postgresql://user@host/db (--storage; '': a journal "
+                      "file in the run folder). Shown with its password masked."
+                      ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -99,10 +103,21 @@ class Text2ML(Magics):
 
     async def cell_async(self, line: str, cell: str) -> Any:
         """Run a task as an async cell, so Stop and the extension's replies arrive live."""
-        return await _drive_async(self._run_cell(line, cell))
+        return await _drive_async(self._run_cell(self._expand(line), cell))
 
     async def line_async(self, line: str) -> Any:
-        return await _drive_async(self._run_line(line))
+        return await _drive_async(self._run_line(self._expand(line)))
+
+    def _expand(self, line: str) -> str:
+        """``$name`` and ``{expression}`` in the options, as IPython expands them for a
+        magic called the usual way (``--storage $url``: the password stays out of the
+        notebook); the async path skips ``run_cell_magic``, which would do it."""
+        from IPython.utils.text import DollarFormatter
+
+        try:
+            return DollarFormatter().vformat(line, args=[], kwargs=dict(self.shell.user_ns))
+        except Exception:  # noqa: BLE001 - as IPython does: left as it is
+            return line
 
     # ------------------------------------------------------------------ the flows
     def _run_cell(self, line: str, cell: str) -> Generator[Any, Any, Any]:
@@ -136,7 +151,9 @@ class Text2ML(Magics):
                 provider=writer, roles=args.roles or None,
                 data_name=found.name, pipeline_name=margs.merged(args.name, self.name),
                 run_dir=self.run_dir, n_workers=self.n_workers or None,
-                memory_limit_mb=self.memory_limit_mb or None)
+                memory_limit_mb=self.memory_limit_mb or None,
+                storage=margs.merged(args.storage, self.storage) or None,
+                study_name=args.study)
             _check_name(options["pipeline_name"])
         except Text2MLError as exc:
             raise UsageError(str(exc)) from None
@@ -333,9 +350,18 @@ class Text2ML(Magics):
                  "Settings (%config Text2ML.<name> = value, or c.Text2ML.<name> in "
                  "ipython_config.py):"]
         for name, trait in sorted(self.traits(config=True).items()):
-            lines.append(f"  Text2ML.{name} = {getattr(self, name)!r}")
+            lines.append(f"  Text2ML.{name} = {_shown(name, getattr(self, name))!r}")
             lines.append(f"      {trait.help}")
         return "\n".join(lines)
+
+
+    @classmethod
+    def class_get_trait_help(cls, trait: Any, inst: Any = None, helptext: Any = None) -> str:
+        """``%config Text2ML`` lists current values: the storage's password is masked."""
+        text = super().class_get_trait_help(trait, inst, helptext)
+        if inst is not None and trait.name == "storage" and inst.storage:
+            text = text.replace(repr(inst.storage), repr(_shown("storage", inst.storage)))
+        return text
 
 
 # ---------------------------------------------------------------------- drivers
@@ -398,6 +424,15 @@ def _check_name(name: str) -> None:
     if not name.isidentifier() or keyword.iskeyword(name):
         raise Text2MLError(f"--name {name!r} is not a valid Python variable name.",
                            "Use a name such as --name model.")
+
+
+def _shown(name: str, value: Any) -> Any:
+    """A setting's value as shown: the storage URL without its password."""
+    if name == "storage" and value:
+        from .._runfolder import public_storage
+
+        return public_storage(value)
+    return value
 
 
 _NOTEBOOK_JSON = "notebook.json"  # in the run folder: what resume needs after a restart

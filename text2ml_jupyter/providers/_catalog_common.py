@@ -122,7 +122,7 @@ def candidate(slot: str, name: str, description: str, template: str,
     mapping = {k: v if isinstance(v, str) else repr(v) for k, v in values.items()}
     source = Template(textwrap.dedent(template).strip("\n")).substitute(mapping) + "\n"
     return Candidate(slot=slot, name=name, source=source, description=description,
-                     origin="offline", defaults=dict(defaults or {}))
+                     origin="offline", defaults=dict(defaults or {}), catalog=True)
 
 
 def _positive_label(pos_label: Any, classes: list[Any] | None, task_type: str) -> Any:

@@ -1,0 +1,248 @@
+"""What the performance benchmarks (startup, overhead, first_pipeline, budget) share: fresh
+child processes, the machine's load, and the JSON records in benchmarks/results/.
+
+Kept free of heavy imports: startup.py measures import costs in its children, and its
+parent must stay quick too.
+
+The records are written as ``results/<kind>-<run id>.json`` with a ``measurements`` list
+(never a ``records`` list: run_benchmarks.py reads every ``results/*.json`` and takes a
+``records`` list for its own side-by-side results).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RESULTS_DIR = HERE / "results"
+PYTHON = sys.executable
+
+# Workers run their numeric libraries single-threaded (sandbox.py); in-process baselines get
+# the same setting so that both sides compute alike.
+SINGLE_THREAD_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                            "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                                            "NUMEXPR_NUM_THREADS")}
+
+
+def load1() -> float:
+    """The machine's 1-minute load average (2 cores: above 2, other work competed)."""
+    return round(os.getloadavg()[0], 2)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a child: the repository (and benchmarks/) importable."""
+    env = dict(os.environ)
+    paths = [str(REPO), str(HERE), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    env.update(extra)
+    return env
+
+
+def run_child(args: list[str], *, timeout: float, env: dict[str, str] | None = None,
+              cwd: Path | None = None) -> dict[str, Any]:
+    """Run ``python ARGS --child-out FILE`` in a fresh process; the child writes its JSON
+    result to FILE. Returns that result with the load average at start and end of the
+    call and the process's wall time (or a status saying why there is no result)."""
+    fd, out = tempfile.mkstemp(prefix="text2ml-perf-", suffix=".json")
+    os.close(fd)
+    before = load1()
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run([PYTHON, *args, "--child-out", out], capture_output=True,
+                              text=True, timeout=timeout, env=env or child_env(),
+                              cwd=cwd or REPO)
+        status = "ok" if proc.returncode == 0 else f"exit code {proc.returncode}"
+        stderr = proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        status, stderr = f"killed after {timeout:.0f} s", str(exc.stderr or "")
+    wall = time.perf_counter() - started
+    record: dict[str, Any] = {}
+    try:
+        text = Path(out).read_text()
+        record = json.loads(text) if text.strip() else {}
+    except (OSError, json.JSONDecodeError):
+        pass
+    finally:
+        Path(out).unlink(missing_ok=True)
+    record.setdefault("status", status if not record or status != "ok" else "ok")
+    if status != "ok":
+        record["status"] = status
+        record["stderr_tail"] = stderr[-3000:]
+    record["process_seconds"] = round(wall, 3)
+    record["load_avg_1m"] = [before, load1()]
+    record["engine_state"] = engine_state()
+    return record
+
+
+def engine_state() -> str:
+    """The engine's commit plus a digest of uncommitted changes to text2ml_jupyter/ (the
+    working tree is shared: a change between two measurements shows up here)."""
+    import hashlib
+
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        diff = subprocess.run(["git", "-C", str(REPO), "diff", "HEAD", "--",
+                               "text2ml_jupyter"], capture_output=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + (f"+diff:{hashlib.sha1(diff).hexdigest()[:8]}" if diff else "")
+
+
+def write_child_result(path: str, data: dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(data, default=_plain))
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        try:
+            return value.item()
+        except Exception:  # noqa: BLE001 - not a scalar
+            pass
+    return str(value)
+
+
+def new_run(kind: str, argv: list[str]) -> dict[str, Any]:
+    """The header of a results file: what ran, where, when."""
+    started = dt.datetime.now(dt.timezone.utc)
+    return {"kind": kind, "run_id": f"{kind}-{started:%Y%m%dT%H%M%SZ}",
+            "started": started.isoformat(timespec="seconds"),
+            "command": " ".join([".venv/bin/python", f"benchmarks/{kind}.py",
+                                 *map(shlex.quote, argv)]),
+            "machine": machine(), "versions": versions(), "measurements": []}
+
+
+def save(run: dict[str, Any]) -> Path:
+    """Write (or rewrite) the run's JSON file in benchmarks/results/; returns its path."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{run['run_id']}.json"
+    path.write_text(json.dumps(run, indent=1, default=_plain))
+    return path
+
+
+def finish(run: dict[str, Any]) -> Path:
+    run["finished"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return save(run)
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu_model": cpu,
+            "python": sys.version.split()[0]}
+
+
+def versions() -> dict[str, str]:
+    """Library versions and the engine's commit (read without importing the libraries)."""
+    from importlib import metadata
+
+    out: dict[str, str] = {}
+    for name in ("text2ml-jupyter", "optuna", "scikit-learn", "pandas", "numpy", "ipython"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--",
+                                "text2ml_jupyter"], capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+        out["text2ml_commit"] = commit + (" + uncommitted engine changes" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table (also what the scripts print)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def load_span(records: list[dict[str, Any]]) -> str:
+    """'min–max' of the load averages seen at the start and end of the records."""
+    loads = [x for r in records for x in r.get("load_avg_1m", [])]
+    return f"{min(loads):.2f}–{max(loads):.2f}" if loads else "—"
+
+
+# ----------------------------------------------------------------- one engine.run call
+
+def run_engine(task_name: str, budget: float, *, n_workers: int | None, run_dir: Path,
+               stop_after_first: bool = False) -> dict[str, Any]:
+    """(In a child process.) ``engine.run`` on a task's whole CSV with the offline provider,
+    timed around the call, with every progress event's time: stages, candidates, trials.
+
+    ``stop_after_first``: stop the run (``stop.set()``) once the first trial completed;
+    what happens before that moment is the same as in a run that goes on.
+    """
+    import threading
+
+    from _common import load_frame, load_tasks
+
+    task = next(t for t in load_tasks() if t["name"] == task_name)
+    frame = load_frame(task)
+    started = time.perf_counter()
+    from text2ml_jupyter.engine import run
+
+    import_seconds = time.perf_counter() - started
+    stop = threading.Event()
+    events: list[dict[str, Any]] = []
+
+    def on_event(event: Any) -> None:
+        data = event.data or {}
+        row: dict[str, Any] = {"kind": event.kind, "wall": time.perf_counter() - t0}
+        if event.kind == "stage":
+            row.update(stage=data.get("stage"), elapsed=data.get("elapsed"))
+        elif event.kind == "candidate":
+            c = data.get("candidate")
+            row.update(key=getattr(c, "key", None), status=getattr(c, "status", None),
+                       test_seconds=getattr(c, "test_seconds", None))
+        elif event.kind == "trial":
+            row.update(number=data.get("number"), state=data.get("state"),
+                       value=data.get("value"), best=data.get("best"),
+                       elapsed=data.get("elapsed"), model=(data.get("choices") or {}).get(
+                           "model"))
+            if stop_after_first and data.get("state") == "complete":
+                stop.set()
+        events.append(row)
+
+    t0 = time.perf_counter()
+    result = run(task["task"], frame, time_budget=budget, seed=0, provider="offline",
+                 n_workers=n_workers, run_dir=run_dir, data_name=task["var"],
+                 on_event=on_event, stop=stop)
+    wall = time.perf_counter() - t0
+    best = result.best_score
+    return {"task": task_name, "rows": len(frame), "budget": budget, "wall": wall,
+            "import_seconds": import_seconds, "elapsed": result.elapsed,
+            "n_trials": result.n_trials,
+            "best_score": None if best != best else best,  # NaN: no trial completed
+            "metric": result.metric, "evaluation": result.evaluation.describe(),
+            "chosen": result.chosen, "notes": result.notes, "events": events,
+            "stopped_after_first": stop.is_set()}

@@ -1,0 +1,114 @@
+"""The large-data fidelity: trials score on a seeded sample of the rows, the program
+reproduces that score, and the final pipeline is fitted on all rows.
+
+The real threshold is 125,000 rows; these tests lower it so a small table exercises the
+same code paths (the engine reads it when it chooses the protocol).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_classification
+
+import text2ml_jupyter
+from text2ml_jupyter import evaluation as evaluation_module
+from text2ml_jupyter._runfolder import RunFolder
+from text2ml_jupyter.engine import _refit_scale, ship_data
+from text2ml_jupyter.evaluation import Evaluation, choose_evaluation
+from text2ml_jupyter.spec import infer_spec, training_data
+
+
+def _table(rows: int, seed: int = 0) -> pd.DataFrame:
+    X, y = make_classification(n_samples=rows, n_features=6, n_informative=4,
+                               random_state=seed)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
+    frame["label"] = np.where(y == 1, "yes", "no")
+    return frame
+
+
+def test_choose_evaluation_samples_only_large_data(monkeypatch) -> None:
+    y = pd.Series(np.arange(3000) % 2)
+    assert choose_evaluation(y, classification=True).sample_rows is None
+    monkeypatch.setattr(evaluation_module, "_SAMPLE_ROWS", 1000)
+    chosen = choose_evaluation(y, classification=True, seed=4)
+    assert chosen.sample_rows == 1000
+    assert "of a 1,000-row sample" in chosen.describe()
+    assert Evaluation(**chosen.to_dict()) == chosen  # survives the run folder
+
+
+def test_shipped_sample_is_the_programs_sample(tmp_path) -> None:
+    frame = _table(900)
+    frame.loc[[3, 50, 400], "label"] = None  # rows without a target are not sampled
+    spec = infer_spec("Predict label.", frame, target="label")
+    evaluation = Evaluation(n_splits=1, stratified=True, seed=11, holdout=True,
+                            sample_rows=300)
+    folder = RunFolder.create(tmp_path, "run-1")
+    job = ship_data(frame, folder, spec, evaluation)
+    assert job["data_path"] != job["refit_data_path"]
+    shipped = training_data(spec, pd.read_pickle(job["data_path"]))
+    expected = evaluation.sample(*training_data(spec, frame))
+    # what the program does: X.sample(n, random_state=seed) on all usable rows
+    pd.testing.assert_frame_equal(shipped[0], expected[0])
+    pd.testing.assert_series_equal(shipped[1], expected[1])
+    assert len(pd.read_pickle(job["refit_data_path"])) == len(frame)
+    # sampling the shipped sample again is the identity (a worker may get either file)
+    again = evaluation.sample(*shipped)
+    pd.testing.assert_frame_equal(again[0], shipped[0])
+
+
+def test_small_data_ships_one_file(tmp_path) -> None:
+    frame = _table(200)
+    spec = infer_spec("Predict label.", frame, target="label")
+    evaluation = choose_evaluation(frame["label"], classification=True)
+    job = ship_data(frame, RunFolder.create(tmp_path, "run-1"), spec, evaluation)
+    assert job["data_path"] == job["refit_data_path"]
+
+
+def test_refit_scale_counts_the_sample() -> None:
+    holdout = Evaluation(n_splits=1, stratified=True, holdout=True, sample_rows=100_000)
+    assert _refit_scale(holdout, 1_000_000) == pytest.approx(10 / 0.8)
+    assert _refit_scale(Evaluation(n_splits=5, stratified=True), 900) == pytest.approx(1.25)
+
+
+def test_run_on_a_sample_reproduces_and_refits_on_all_rows(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(evaluation_module, "_SAMPLE_ROWS", 500)
+    frame = _table(1500, seed=3)
+    result = text2ml_jupyter.run("Predict label. Optimize accuracy.", frame, time_budget=15,
+                                 run_dir=tmp_path, data_name="table", seed=2)
+    assert result.evaluation.sample_rows == 500
+    assert "X_eval, y_eval = X.sample(n=500, random_state=2)" in result.code
+    assert result.n_trials >= 1
+    namespace = {"table": frame}
+    exec(compile(result.code, "<program>", "exec"), namespace)  # noqa: S102 - our program
+    # the program's validation (on the same sample) reproduces the search's best score
+    assert float(namespace["scores"].mean()) == pytest.approx(result.best_score, abs=1e-9)
+    # the program's final fit is on all rows; the engine's refit gives the same model
+    fitted = namespace["pipeline"]
+    rows = frame.drop(columns=["label"])
+    np.testing.assert_array_equal(result.pipeline.predict(rows), fitted.predict(rows))
+    np.testing.assert_allclose(result.pipeline.predict_proba(rows),
+                               fitted.predict_proba(rows))
+
+
+def test_refit_prefers_the_best_trial_that_can_be_refitted_in_time() -> None:
+    from types import SimpleNamespace
+
+    from text2ml_jupyter.engine import _refit_in_time
+    from text2ml_jupyter.search import Budget
+
+    def trial(number: int, fit: float) -> SimpleNamespace:
+        return SimpleNamespace(number=number, user_attrs={"fit_seconds": fit})
+
+    budget = Budget(60.0)  # about 60 s left
+    best, quick, slow = trial(4, 3.0), trial(7, 1.0), trial(9, 8.0)
+    notes: list[str] = []
+    assert _refit_in_time([best, quick], budget, 10.0, notes) == [best, quick]
+    assert notes == []
+    # the best would need ~80 s: the next best that fits comes first, with a note
+    assert _refit_in_time([slow, best, quick], budget, 10.0, notes)[0] is best
+    assert "about 80 s" in notes[0] and "trial 4's" in notes[0]
+    # none fits: the quickest to refit
+    assert _refit_in_time([slow, best], budget, 100.0, [])[0] is best
+    assert _refit_in_time([], budget, 1.0, []) == []
