@@ -126,3 +126,8 @@ def process_facts(context):
     return {"pid": os.getpid(), "ppid": os.getppid(), "sid": os.getsid(0),
             "cwd": os.getcwd(), "initial_env": initial, "env": dict(os.environ),
             "path0": sys.path[0]}
+
+
+def sleep_and_pid(context, seconds):
+    time.sleep(seconds)
+    return {"pid": os.getpid()}

@@ -96,19 +96,40 @@ def test_refit_prefers_the_best_trial_that_can_be_refitted_in_time() -> None:
     from types import SimpleNamespace
 
     from text2ml_jupyter.engine import _refit_in_time
-    from text2ml_jupyter.search import Budget
+    from text2ml_jupyter.search import Budget, expected_refit_seconds
 
     def trial(number: int, fit: float) -> SimpleNamespace:
         return SimpleNamespace(number=number, user_attrs={"fit_seconds": fit})
 
+    # the estimate grows faster than the rows, with a margin
+    assert expected_refit_seconds(2.0, 1.0) == pytest.approx(3.0)
+    assert expected_refit_seconds(2.0, 10.0) > 10 * 3.0
     budget = Budget(60.0)  # about 60 s left
-    best, quick, slow = trial(4, 3.0), trial(7, 1.0), trial(9, 8.0)
+    best, quick, slow = trial(4, 3.0), trial(7, 1.0), trial(9, 20.0)
     notes: list[str] = []
-    assert _refit_in_time([best, quick], budget, 10.0, notes) == [best, quick]
+    assert _refit_in_time([best, quick], budget, 2.0, notes) == [best, quick]
     assert notes == []
-    # the best would need ~80 s: the next best that fits comes first, with a note
-    assert _refit_in_time([slow, best, quick], budget, 10.0, notes)[0] is best
-    assert "about 80 s" in notes[0] and "trial 4's" in notes[0]
+    # the best would need ~67 s: the next best that fits comes first, with a note
+    assert _refit_in_time([slow, best, quick], budget, 2.0, notes)[0] is best
+    assert "about 67 s" in notes[0] and "trial 4's" in notes[0]
     # none fits: the quickest to refit
     assert _refit_in_time([slow, best], budget, 100.0, [])[0] is best
     assert _refit_in_time([], budget, 1.0, []) == []
+
+
+def test_a_refit_too_long_for_the_budget_fits_on_the_sample(monkeypatch, tmp_path) -> None:
+    from text2ml_jupyter import engine
+
+    monkeypatch.setattr(evaluation_module, "_SAMPLE_ROWS", 500)
+    # every refit on all rows looks far too long: the engine must fit on the sample
+    monkeypatch.setattr(engine, "expected_refit_seconds", lambda fit, scale: 1e6)
+    frame = _table(1500, seed=5)
+    result = text2ml_jupyter.run("Predict label. Optimize accuracy.", frame, time_budget=12,
+                                 run_dir=tmp_path, data_name="table", seed=1)
+    assert any("fitted on the 500-row sample" in note for note in result.notes)
+    namespace = {"table": frame}
+    exec(compile(result.code, "<program>", "exec"), namespace)  # noqa: S102 - our program
+    sample_fit = namespace["pipeline"].fit(namespace["X_eval"], namespace["y_eval"])
+    rows = frame.drop(columns=["label"])
+    np.testing.assert_allclose(result.pipeline.predict_proba(rows),
+                               sample_fit.predict_proba(rows))

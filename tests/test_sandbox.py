@@ -291,3 +291,37 @@ def test_the_fork_server_exits_with_its_caller(tmp_path):
         time.sleep(0.1)
     else:
         pytest.fail("the fork server outlived its caller")
+
+
+def test_retired_workers_exit_and_come_back_when_needed(monkeypatch, tmp_path):
+    monkeypatch.setenv("PYTHONPATH", str(HERE))
+    with WorkerPool(2, tmp_path / "scratch", Limits(memory_mb=2048)) as pool:
+        pool.warm()
+        first = [w.process.pid for w in pool._workers]
+        pool.retire_idle(keep=1)
+        assert pool._workers[1] is None and pool._workers[0].process.pid == first[0]
+        # the kept worker serves the next call; a second one at once gets a new worker
+        assert call(pool, "process_facts")["pid"] == first[0]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(first[1], 0)
+                with open(f"/proc/{first[1]}/stat") as f:
+                    if f.read().split()[2] == "Z":
+                        break
+            except (ProcessLookupError, FileNotFoundError):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the retired worker did not exit")
+        pids = set()
+        import threading
+
+        threads = [threading.Thread(target=lambda: pids.add(
+            call(pool, "sleep_and_pid", seconds=0.5)["pid"])) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert first[0] in pids and len(pids) == 2 and first[1] not in pids
+        assert pool.replaced == 0  # retiring is not a failure

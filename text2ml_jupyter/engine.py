@@ -50,6 +50,7 @@ from .search import (
     create_study,
     default_params,
     enqueue_defaults,
+    expected_refit_seconds,
     local_params,
 )
 from .slots import SLOTS
@@ -301,6 +302,7 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
     if search.excluded:
         folder.write_candidates(every)  # their status is now failed, with the reason
 
+    pool.retire_idle(keep=1)  # the refit needs one worker, and the others' memory
     emit_stage(emit, budget, "refit", "Refitting the best pipeline on all rows")
     program, (pipeline, blob), best_score, params, notes = _refit_best(
         study, accepted, spec, evaluation, pool=pool, job=job, budget=budget,
@@ -340,9 +342,19 @@ def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     complete.sort(key=lambda t: t.value, reverse=spec.direction == "maximize")
     notes: list[str] = []
-    ranked = _refit_in_time(complete[:10], budget, _refit_scale(evaluation, spec.n_rows),
-                            notes)
+    scale = _refit_scale(evaluation, spec.n_rows)
+    ranked = _refit_in_time(complete[:10], budget, scale, notes)
     options: list[tuple[dict[str, Any], float]] = [(t.params, t.value) for t in ranked[:3]]
+    rows_path = job["refit_data_path"]
+    quickest = ranked[0] if ranked else None
+    if quickest is not None and job["data_path"] != rows_path and \
+            _expected_refit(quickest, scale) > budget.remaining():
+        # Even the quickest would overrun on all rows: fit on the sample the search used.
+        rows_path = job["data_path"]
+        notes.append(f"The pipeline was fitted on the {evaluation.sample_rows:,}-row sample "
+                     f"the search scored on: fitting it on all {spec.n_rows:,} rows would "
+                     f"take about {_expected_refit(quickest, scale):.0f} s, more than the "
+                     "budget had left. Running the inserted cells fits it on all rows.")
     if not complete:
         notes.append("No trial finished within the budget: this is the default pipeline, "
                      "not validated. Give the run a larger budget.")
@@ -359,7 +371,7 @@ def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec
                                    n_candidates={s: len(c) for s, c in accepted.items()})
         deadline = max(budget.end, time.monotonic() + 30.0)
         try:
-            blob = pool.call(_REFIT, {"data_path": job["refit_data_path"],
+            blob = pool.call(_REFIT, {"data_path": rows_path,
                                       "build_code": program.build_code,
                                       "data_name": data_name, "pipeline_name": pipeline_name},
                              deadline=deadline)
@@ -381,7 +393,7 @@ def _refit_in_time(trials: list[Any], budget: Budget, scale: float,
     fold fit time x ``scale``), best first; if none is, the quickest to refit. A large
     table can make the best pipeline's refit far longer than the budget has left."""
     def refit_seconds(trial: Any) -> float:
-        return float(trial.user_attrs.get("fit_seconds", 0.0)) * scale
+        return _expected_refit(trial, scale)
 
     left = budget.remaining()
     in_time = [t for t in trials if refit_seconds(t) <= left]
@@ -393,6 +405,11 @@ def _refit_in_time(trials: list[Any], budget: Budget, scale: float,
                  f"left; trial {chosen[0].number}'s (about {refit_seconds(chosen[0]):.0f} s) "
                  "was refitted instead. A larger budget refits the best one.")
     return chosen + [t for t in trials if t not in chosen]
+
+
+def _expected_refit(trial: Any, scale: float) -> float:
+    """Seconds a trial's pipeline is expected to take to fit on all rows."""
+    return expected_refit_seconds(float(trial.user_attrs.get("fit_seconds", 0.0)), scale)
 
 
 def refit_program(context: Any, *, data_path: str, build_code: str, data_name: str,

@@ -376,6 +376,24 @@ class WorkerPool:
                 worker = self._workers[index] = self._spawn(index)
             return worker
 
+    def retire_idle(self, keep: int = 1) -> None:
+        """Let all but ``keep`` idle workers exit (before the refit on all rows, which
+        needs one worker and the memory the others hold). A later call on a retired
+        slot starts a new worker (a fork: milliseconds)."""
+        with self._lock:
+            retired = [self._workers[i] for i in range(keep, self.n_workers)]
+            for index in range(keep, self.n_workers):
+                self._workers[index] = None
+            idle = []
+            while not self._idle.empty():
+                idle.append(self._idle.get())
+            for index in sorted(idle):  # the kept (warm) workers are handed out first
+                self._idle.put(index)
+        for worker in retired:
+            if worker is not None:
+                worker.request_exit()
+        _reap_in_background([w for w in retired if w is not None])
+
     def close(self) -> None:
         """Ask every worker to exit; they shut down in parallel and are reaped in the
         background (killed if they linger), so the caller does not wait for them."""
@@ -383,14 +401,20 @@ class WorkerPool:
         self._workers = [None] * self.n_workers
         for worker in workers:
             worker.request_exit()
-        threading.Thread(target=lambda: [w.close() for w in workers], daemon=True,
-                         name="text2ml-reaper").start()
+        _reap_in_background(workers)
 
     def __enter__(self) -> WorkerPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _reap_in_background(workers: list[Worker]) -> None:
+    """Wait for exiting workers (killing any that linger) without holding up the caller."""
+    if workers:
+        threading.Thread(target=lambda: [w.close() for w in workers], daemon=True,
+                         name="text2ml-reaper").start()
 
 
 def _warm_up(context: WorkerContext) -> bool:
