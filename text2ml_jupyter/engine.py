@@ -48,10 +48,10 @@ from .search import (
     Budget,
     Search,
     create_study,
-    default_params,
     enqueue_defaults,
     expected_refit_seconds,
     local_params,
+    quickest_defaults,
 )
 from .slots import SLOTS
 from .spec import TaskSpec, check_frame, training_data
@@ -358,7 +358,7 @@ def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec
     if not complete:
         notes.append("No trial finished within the budget: this is the default pipeline, "
                      "not validated. Give the run a larger budget.")
-    options.append((default_params({slot: c[0] for slot, c in accepted.items()}), math.nan))
+    options.append((quickest_defaults(accepted), math.nan))
     last_error = ""
     for params, score in options:
         chosen = {}

@@ -96,6 +96,16 @@ def enqueue_defaults(study: Any, accepted: dict[str, list[Candidate]], limit: in
     return count
 
 
+def quickest_defaults(accepted: dict[str, list[Candidate]]) -> dict[str, Any]:
+    """Trial params of the combination most likely to be refitted in time when no trial
+    finished: the first candidate of each slot, with the quickest-tested model."""
+    chosen = {slot: cands[0] for slot, cands in accepted.items()}
+    if accepted.get("model"):
+        chosen["model"] = min(accepted["model"], key=lambda c: math.inf
+                              if c.test_seconds is None else c.test_seconds)
+    return default_params(chosen)
+
+
 def default_params(chosen: dict[str, Candidate]) -> dict[str, Any]:
     """Trial params for one candidate per slot, each with its default hyperparameters."""
     params: dict[str, Any] = {slot: c.name for slot, c in chosen.items()}
@@ -269,10 +279,12 @@ class Search:
 
     def _should_kill(self) -> bool:
         """Stop a running trial when asked to, or past the search deadline once some trial
-        has completed (before that, the first result is worth the whole budget)."""
+        has completed (before that, the first result is worth nearly the whole budget: it
+        is stopped only in time to refit the quickest default pipeline)."""
         if self.stop_event.is_set():
             return True
-        limit = self.budget.search_end() if self.completed else self.budget.end - 0.5
+        limit = self.budget.search_end() if self.completed \
+            else self.budget.end - max(1.0, 0.1 * self.budget.seconds)
         return time.monotonic() > limit
 
     def _update_reserve(self) -> None:
