@@ -194,13 +194,57 @@ def load_span(records: list[dict[str, Any]]) -> str:
 
 # ----------------------------------------------------------------- one engine.run call
 
+def cpu_of_tree() -> float:
+    """CPU seconds (user + system) used so far by this process and its live descendants
+    (the workers and the fork server); a contention-robust measure of work done."""
+    import psutil
+
+    me = psutil.Process()
+    total = sum(me.cpu_times()[:2])
+    for child in me.children(recursive=True):
+        try:
+            total += sum(child.cpu_times()[:2])
+        except psutil.Error:
+            pass
+    return total
+
+
+def time_refit_steps(events: list[dict[str, Any]], start: Any) -> None:
+    """Record how long the refit's steps take (wrapped, the engine unchanged): building the
+    program, the worker call that fits on all rows, loading the fitted pipeline here."""
+    import text2ml_jupyter.engine as engine
+    import text2ml_jupyter.program as program
+    from text2ml_jupyter.sandbox import WorkerPool
+
+    def timed(label: str, function: Any, when: Any = lambda *a, **k: True) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not when(*args, **kwargs):
+                return function(*args, **kwargs)
+            began = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                events.append({"kind": "timing", "what": label,
+                               "wall": began - start(),
+                               "seconds": time.perf_counter() - began,
+                               "sklearn_in_caller": "sklearn" in sys.modules})
+        return wrapper
+
+    program.assemble_program = timed("assemble_program", program.assemble_program)
+    engine.load_fitted = timed("load_fitted", engine.load_fitted)
+    WorkerPool.call = timed("refit_call", WorkerPool.call,  # type: ignore[method-assign]
+                            lambda self, target, *a, **k: "refit" in target)
+
+
 def run_engine(task_name: str, budget: float, *, n_workers: int | None, run_dir: Path,
                stop_after_first: bool = False) -> dict[str, Any]:
     """(In a child process.) ``engine.run`` on a task's whole CSV with the offline provider,
     timed around the call, with every progress event's time: stages, candidates, trials.
 
     ``stop_after_first``: stop the run (``stop.set()``) once the first trial completed;
-    what happens before that moment is the same as in a run that goes on.
+    what happens before that moment is the same as in a run that goes on. Also recorded:
+    when the worker pool's constructor started and returned (wrapped, not changed), and
+    the CPU seconds of the process tree at the first completed trial.
     """
     import threading
 
@@ -210,16 +254,28 @@ def run_engine(task_name: str, budget: float, *, n_workers: int | None, run_dir:
     frame = load_frame(task)
     started = time.perf_counter()
     from text2ml_jupyter.engine import run
+    from text2ml_jupyter.sandbox import WorkerPool
 
     import_seconds = time.perf_counter() - started
     stop = threading.Event()
     events: list[dict[str, Any]] = []
+    pool_init = WorkerPool.__init__
+
+    def timed_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        events.append({"kind": "pool_init_start", "wall": time.perf_counter() - t0})
+        pool_init(self, *args, **kwargs)
+        events.append({"kind": "pool_init_end", "wall": time.perf_counter() - t0})
+
+    WorkerPool.__init__ = timed_init  # type: ignore[method-assign]
+    time_refit_steps(events, lambda: t0)
+    cpu0 = cpu_of_tree()
 
     def on_event(event: Any) -> None:
         data = event.data or {}
         row: dict[str, Any] = {"kind": event.kind, "wall": time.perf_counter() - t0}
         if event.kind == "stage":
-            row.update(stage=data.get("stage"), elapsed=data.get("elapsed"))
+            row.update(stage=data.get("stage"), elapsed=data.get("elapsed"),
+                       sklearn_in_caller="sklearn" in sys.modules)
         elif event.kind == "candidate":
             c = data.get("candidate")
             row.update(key=getattr(c, "key", None), status=getattr(c, "status", None),
@@ -229,8 +285,11 @@ def run_engine(task_name: str, budget: float, *, n_workers: int | None, run_dir:
                        value=data.get("value"), best=data.get("best"),
                        elapsed=data.get("elapsed"), model=(data.get("choices") or {}).get(
                            "model"))
-            if stop_after_first and data.get("state") == "complete":
-                stop.set()
+            if data.get("state") == "complete" and not any(
+                    e.get("state") == "complete" for e in events):
+                row["cpu_tree"] = cpu_of_tree() - cpu0
+                if stop_after_first:
+                    stop.set()
         events.append(row)
 
     t0 = time.perf_counter()

@@ -8,8 +8,10 @@ Each (budget, task) is a fresh process that calls ``engine.run`` on the task's w
 (offline provider, seed 0, the engine's default worker count unless --workers) and times
 the call itself with ``time.perf_counter()`` around it (the engine import and the CSV read
 are before it). Recorded: wall time, its ratio to the budget (target at most 1.05 on every
-task and budget), trials, best validation score, the stage times (when the refit started,
-when the result was ready) and the load average at start and end. Budgets run in the
+task and budget), trials, best validation score, the stage times (when the search and the
+refit started, when the result was ready), the refit's steps (building the program, the
+worker's fit on all rows, loading the fitted pipeline in the caller; timed by wrapping
+those functions, the engine unchanged) and the load average at start and end. Budgets run in the
 given order, all tasks per budget. Writes benchmarks/results/budget-<time>.json after
 every call and prints a table.
 """
@@ -36,6 +38,12 @@ def timeline(record: dict[str, Any]) -> dict[str, Any]:
     for e in record.get("events", []):
         if e["kind"] == "stage" and e["stage"] in ("search", "refit"):
             out.setdefault(e["stage"], round(e["wall"], 2))
+            if e["stage"] == "refit" and "sklearn_in_caller" in e:
+                out["sklearn_imported_before_refit"] = e["sklearn_in_caller"]
+        elif e["kind"] == "timing":  # the refit's steps: seconds each (summed if repeated)
+            out[e["what"]] = round(out.get(e["what"], 0.0) + e["seconds"], 2)
+            if e["what"] == "load_fitted":
+                out["sklearn_imported_after_load_fitted"] = e.get("sklearn_in_caller")
         elif e["kind"] == "done":
             out["done"] = round(e["wall"], 2)
     trials = [e for e in record.get("events", []) if e["kind"] == "trial"]
@@ -102,11 +110,14 @@ def print_table(records: list[dict[str, Any]]) -> None:
                      ("yes" if r["within_target"] else "**no**"),
                      r.get("n_trials", "—"),
                      "—" if r.get("best_score") is None else f"{r['best_score']:.4g}",
-                     r.get("metric", "—"), pc.fmt(t.get("refit")), pc.fmt(t.get("done")),
+                     r.get("metric", "—"), pc.fmt(t.get("refit")),
+                     f"{pc.fmt(t.get('assemble_program'))} / {pc.fmt(t.get('refit_call'))} / "
+                     f"{pc.fmt(t.get('load_fitted'))}", pc.fmt(t.get("done")),
                      f"{r['load_avg_1m'][0]:.2f}/{r['load_avg_1m'][1]:.2f}"])
     print(pc.table(["task", "budget s", "status", "wall s", "wall / budget",
                     f"≤ {TARGET_RATIO}", "trials", "best (CV)", "metric", "refit starts s",
-                    "result ready s", "load start/end"], rows))
+                    "refit: program / worker fit / load here s", "result ready s",
+                    "load start/end"], rows))
     ok = [r for r in records if r.get("ratio") is not None]
     if ok:
         worst = max(ok, key=lambda r: r["ratio"])

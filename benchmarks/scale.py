@@ -246,13 +246,16 @@ class TreeSampler:
         self._thread.join()
 
     def _role(self, proc: Any) -> str:
+        """caller (the child), fork server (a process the engine keeps to fork workers
+        from, if it has one) or worker (every other descendant: the engine starts them)."""
         if proc.pid == self.root.pid:
             return "caller"
         try:
             cmd = " ".join(proc.cmdline())
+            parent = proc.ppid()
         except Exception:  # noqa: BLE001
-            return "other"
-        return "worker" if "text2ml_jupyter._worker" in cmd else "other"
+            return "worker"
+        return "fork server" if "_forkserver" in cmd and parent == self.root.pid else "worker"
 
     def _loop(self) -> None:
         import psutil
@@ -264,7 +267,7 @@ class TreeSampler:
             except psutil.Error:
                 break
             sample = {"t": t, "rss": 0, "pss": 0, "uss": 0, "caller_rss": 0, "caller_pss": 0,
-                      "workers_rss": 0, "workers_pss": 0, "n_workers": 0, "max_worker_pss": 0}
+                      "n_procs": 0, "max_other_pss": 0}
             for proc in procs:
                 try:
                     mem = proc.memory_full_info()
@@ -272,21 +275,19 @@ class TreeSampler:
                     continue
                 info = self.processes.get(proc.pid)
                 if info is None:
-                    info = self.processes[proc.pid] = {"role": self._role(proc), "first": t,
-                                                      "peak_rss": 0, "peak_pss": 0}
+                    info = self.processes[proc.pid] = {"pid": proc.pid, "role": self._role(proc),
+                                                      "first": t, "peak_rss": 0, "peak_pss": 0}
                 info["last"] = t
                 info["peak_rss"] = max(info["peak_rss"], mem.rss)
                 info["peak_pss"] = max(info["peak_pss"], mem.pss)
                 sample["rss"] += mem.rss
                 sample["pss"] += mem.pss
                 sample["uss"] += mem.uss
+                sample["n_procs"] += 1
                 if info["role"] == "caller":
                     sample["caller_rss"], sample["caller_pss"] = mem.rss, mem.pss
-                elif info["role"] == "worker":
-                    sample["workers_rss"] += mem.rss
-                    sample["workers_pss"] += mem.pss
-                    sample["n_workers"] += 1
-                    sample["max_worker_pss"] = max(sample["max_worker_pss"], mem.pss)
+                else:
+                    sample["max_other_pss"] = max(sample["max_other_pss"], mem.pss)
             self.samples.append(sample)
             self._stop.wait(max(0.0, self.interval - (time.time() - t)))
 
@@ -345,13 +346,13 @@ def run_size(rows: int, args: argparse.Namespace, pool: Path, work: Path) -> dic
     record.update(loadavg_start=[round(x, 2) for x in load_start],
                   loadavg_end=[round(x, 2) for x in load_end],
                   child_wall_seconds=time.time() - t_start)
-    record.update(analyse(lines, sampler, args.workers))
+    record["samples"] = [{k: (round(v, 3) if k == "t" else v) for k, v in x.items()}
+                         for x in sampler.samples]
+    record["processes"] = sorted(sampler.processes.values(), key=lambda p: p["first"])
+    record.update(analyse(lines, record["samples"], record["processes"]))
     record["engine"] = next(({"file": e["file"], "fingerprint": e["fingerprint"]}
                              for e in lines if e["kind"] == "engine"), None)
     record["events"] = lines
-    record["samples"] = [{k: (round(v, 3) if k == "t" else v) for k, v in s.items()}
-                         for s in sampler.samples]
-    record["processes"] = sorted(sampler.processes.values(), key=lambda p: p["first"])
     return record
 
 
@@ -373,47 +374,47 @@ def _phase_marks(events: list[dict[str, Any]]) -> list[tuple[float, str]]:
     return marks
 
 
-def analyse(events: list[dict[str, Any]], sampler: TreeSampler,
-            n_workers: int) -> dict[str, Any]:
-    """Peaks per phase, the run's peak against the frame's size, the trials' timeline."""
+def analyse(events: list[dict[str, Any]], samples: list[dict[str, Any]],
+            processes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Peaks per phase, the run's peak against the frame's size, the trials' timeline.
+    "engine" memory is every process of the tree but the caller (workers, fork server)."""
     marks = _phase_marks(events)
     df_bytes = next((e["df_bytes"] for e in events if e["kind"] == "data"), None)
+    for x in samples:
+        x["engine_pss"] = x["pss"] - x["caller_pss"]
+        x.setdefault("max_other_pss", x.get("max_worker_pss", 0))
     phases: dict[str, dict[str, Any]] = {}
+    keys = ("rss", "pss", "caller_rss", "caller_pss", "engine_pss", "max_other_pss")
     for i, (t0, name) in enumerate(marks):
         t1 = marks[i + 1][0] if i + 1 < len(marks) else float("inf")
-        inside = [s for s in sampler.samples if t0 <= s["t"] < t1]
+        inside = [x for x in samples if t0 <= x["t"] < t1]
         entry = phases.setdefault(name, {"seconds": 0.0, "n_samples": 0})
         entry["seconds"] += (t1 if t1 != float("inf") else
-                             (sampler.samples[-1]["t"] if sampler.samples else t0)) - t0
+                             (samples[-1]["t"] if samples else t0)) - t0
         entry["n_samples"] += len(inside)
-        for key in ("rss", "pss", "caller_rss", "caller_pss", "workers_rss", "workers_pss",
-                    "max_worker_pss"):
-            entry[f"peak_{key}"] = max([entry.get(f"peak_{key}", 0)]
-                                       + [s[key] for s in inside])
-        entry["max_workers"] = max([entry.get("max_workers", 0)]
-                                   + [s["n_workers"] for s in inside])
+        for key in keys:
+            entry[f"peak_{key}"] = max([entry.get(f"peak_{key}", 0)] + [x[key] for x in inside])
     run_phases = [p for n, p in phases.items() if n.startswith("run")]
-    peak = {k: max((p[f"peak_{k}"] for p in run_phases), default=None)
-            for k in ("rss", "pss", "caller_pss", "workers_pss", "max_worker_pss")}
-    # The engine's fixed cost: the caller before it has data (imports done) plus each
-    # worker once its imports are done and before it loaded the data (end of warm-up).
-    idle_caller = phases.get("imports", {}).get("peak_caller_pss")
-    run_start = next((t for t, n in marks if n == "run"), float("inf"))
-    data_pss = next((s["caller_pss"] for s in sampler.samples if s["t"] >= run_start), None)
-    warm = phases.get("run:ship data + start workers", {})
-    idle_worker = warm.get("peak_max_worker_pss")
+    peak = {k: max((p[f"peak_{k}"] for p in run_phases), default=None) for k in keys}
     out: dict[str, Any] = {"phases": phases, "peak_run": peak}
+    # The engine's fixed cost: the caller with its imports done and no data, plus the
+    # engine's processes once warm and before any of them loaded the data (the last sample
+    # before the first candidate test; pool.warm() has returned by then).
+    idle_caller = phases.get("imports", {}).get("peak_caller_pss")
+    run_start = next((t for t, n in marks if n == "run"), None)
+    tests = next((t for t, n in marks if n == "run:test candidates"), None)
+    warm = [x for x in samples if run_start is not None and tests is not None
+            and run_start <= x["t"] < tests]
+    idle_engine = warm[-1]["engine_pss"] if warm else None
     if df_bytes:
         out["df_mb"] = df_bytes / MB
         out["peak_run_pss_over_df"] = peak["pss"] / df_bytes if peak["pss"] else None
         out["peak_run_rss_over_df"] = peak["rss"] / df_bytes if peak["rss"] else None
-        if idle_caller and idle_worker:
-            fixed = idle_caller + n_workers * idle_worker
-            out["fixed_pss_mb"] = fixed / MB
-            out["idle_caller_pss_mb"] = idle_caller / MB
-            out["idle_worker_pss_mb"] = idle_worker / MB
-            out["caller_pss_with_data_mb"] = data_pss / MB if data_pss else None
-            out["excess_over_fixed_pss_over_df"] = (peak["pss"] - fixed) / df_bytes
+        if idle_caller and idle_engine:
+            fixed = idle_caller + idle_engine
+            out.update(fixed_pss_mb=fixed / MB, idle_caller_pss_mb=idle_caller / MB,
+                       idle_engine_pss_mb=idle_engine / MB,
+                       excess_over_fixed_pss_over_df=(peak["pss"] - fixed) / df_bytes)
     trials = [e for e in events if e["kind"] == "trial"]
     complete = [e for e in trials if e["state"] == "complete"]
     out["trials"] = {"n": len(trials), "complete": len(complete),
@@ -422,7 +423,7 @@ def analyse(events: list[dict[str, Any]], sampler: TreeSampler,
                      "first_complete_elapsed": min((e["elapsed"] for e in complete),
                                                    default=None),
                      "best_value": max((e["value"] for e in complete), default=None)}
-    out["workers_started"] = sum(p["role"] == "worker" for p in sampler.processes.values())
+    out["engine_processes"] = sum(p["role"] != "caller" for p in processes)
     stages = [e for e in events if e["kind"] == "stage"]
     out["stage_elapsed"] = {e["stage"]: round(e["elapsed"], 2) for e in stages}
     return out
@@ -508,8 +509,8 @@ def markdown(report: dict[str, Any]) -> str:
              f"{report['loadavg_start']} at start, {report.get('loadavg_end')} at end; "
              f"engine {(report.get('engine') or {}).get('rev') or 'working tree'} "
              f"(sources {(report.get('engine') or {}).get('fingerprint')}).", "",
-             "| rows | df MB | status | run s | trials (complete/pruned/failed) | workers "
-             "started | evaluation | chosen model | best validation AUC | held-out AUC | "
+             "| rows | df MB | status | run s | trials (complete/pruned/failed) | engine "
+             "processes started | evaluation | chosen model | best validation AUC | held-out AUC | "
              "load (1 min) start → end |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in sizes:
@@ -517,25 +518,30 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {s['rows']:,} | {_s(s.get('df_mb'))} | {s.get('status')} | "
             f"{_s(s.get('run_seconds'))} | {t.get('n', 0)} ({t.get('complete', 0)}/"
-            f"{t.get('pruned', 0)}/{t.get('failed', 0)}) | {s.get('workers_started', '—')} | "
+            f"{t.get('pruned', 0)}/{t.get('failed', 0)}) | {s.get('engine_processes', '—')} | "
             f"{s.get('evaluation', '—')} | {(s.get('chosen') or {}).get('model', '—')} | "
             f"{_s(s.get('best_score'), '{:.4f}')} | {_s(s.get('holdout_auc'), '{:.4f}')} | "
             f"{(s.get('loadavg_start') or ['?'])[0]} → {(s.get('loadavg_end') or ['?'])[0]} |")
     lines += ["", "Peak memory of the process tree during `run()` (caller + workers, sampled "
               "every 0.2 s), MB, and as a multiple of the DataFrame's size:", "",
-              "| rows | df MB | peak PSS | × df | peak RSS | × df | caller PSS | workers PSS "
-              "(sum) | largest worker PSS | fixed cost (idle caller + idle workers, PSS) | "
-              "(peak − fixed) / df |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| rows | df MB | peak PSS | × df | peak RSS | × df | caller PSS | engine "
+              "processes PSS (sum) | largest engine process PSS | fixed cost (idle caller + "
+              "warm engine processes, PSS) | (peak − fixed) / df |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in sizes:
         p = s.get("peak_run") or {}
         mb = (lambda k: _s(p.get(k) / MB if p.get(k) else None, "{:.0f}"))
+        largest = max((x["peak_pss"] for x in s.get("processes", []) if x["role"] != "caller"),
+                      default=None)
         lines.append(
             f"| {s['rows']:,} | {_s(s.get('df_mb'))} | {mb('pss')} | "
             f"{_s(s.get('peak_run_pss_over_df'), '{:.2f}')} | {mb('rss')} | "
             f"{_s(s.get('peak_run_rss_over_df'), '{:.2f}')} | {mb('caller_pss')} | "
-            f"{mb('workers_pss')} | {mb('max_worker_pss')} | {_s(s.get('fixed_pss_mb'), '{:.0f}')} | "
+            f"{mb('engine_pss')} | {_s(largest / MB if largest else None, '{:.0f}')} | "
+            f"{_s(s.get('fixed_pss_mb'), '{:.0f}')} | "
             f"{_s(s.get('excess_over_fixed_pss_over_df'), '{:.2f}')} |")
-    lines += ["", "Peak PSS per phase (tree / caller / workers), MB, and the phase's seconds:", ""]
+    lines += ["", "Peak PSS per phase (tree / caller / engine processes), MB, and the phase's "
+              "seconds:", ""]
     names: list[str] = []
     for s in sizes:
         names += [n for n in s.get("phases", {}) if n not in names]
@@ -547,7 +553,7 @@ def markdown(report: dict[str, Any]) -> str:
             p = s.get("phases", {}).get(n)
             cells.append("—" if not p or not p["n_samples"] else
                          f"{p['peak_pss'] / MB:.0f} / {p['peak_caller_pss'] / MB:.0f} / "
-                         f"{p['peak_workers_pss'] / MB:.0f} ({p['seconds']:.1f} s)")
+                         f"{p['peak_engine_pss'] / MB:.0f} ({p['seconds']:.1f} s)")
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
     c = report.get("curve")
     if c:
@@ -567,13 +573,16 @@ def markdown(report: dict[str, Any]) -> str:
 
 # ----------------------------------------------------------------------------- --steps
 
-def steps(rows: int, test_rows: int, seed: int, cache: Path) -> int:
-    """The caller's and one worker's data handling, step by step, in this process."""
+def steps(rows: int, test_rows: int, seed: int, cache: Path, trace: bool = False) -> int:
+    """The caller's and one worker's data handling, step by step, in this process (one
+    thread for numeric libraries, as in a worker). Per step: RSS after it, the peak RSS
+    within it above the RSS before it (the kernel's high-water mark, reset before each
+    step), and with ``--tracemalloc`` the
+    peak of traced allocations (exact, but it slows model fits several-fold)."""
     import tracemalloc
 
     import numpy as np
     import psutil
-
     from text2ml_jupyter import engine  # noqa: F401 - imports first, so they are not counted
     from text2ml_jupyter.evaluation import choose_evaluation
     from text2ml_jupyter.program import assemble_program
@@ -592,24 +601,43 @@ def steps(rows: int, test_rows: int, seed: int, cache: Path) -> int:
     gc.collect()
     size = df.memory_usage(deep=True).sum()
     print(f"{rows:,} rows: df {size / MB:.0f} MB\n")
-    print(f"{'step':58s} {'RSS MB':>8s} {'Δ RSS':>8s} {'traced peak':>12s} {'× df':>6s}")
+    print(f"{'step':62s} {'RSS MB':>7s} {'Δ RSS':>7s} {'peak Δ':>7s} {'× df':>5s}"
+          + (f" {'traced':>7s}" if trace else "") + "  seconds")
     last = [me.memory_info().rss]
-    tracemalloc.start()
+    if trace:
+        tracemalloc.start()
+
+    def high_water() -> int:
+        """Peak RSS since the last reset (VmHWM), in bytes; no sampling thread, which would
+        slow the fits it measures (it fights them for the GIL)."""
+        with open("/proc/self/status") as status:
+            line = next(x for x in status if x.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024
 
     def step(name: str, fn: Any) -> Any:
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
+        before = me.memory_info().rss
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")  # resets VmHWM to the current RSS
+        if trace:
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
         t0 = time.perf_counter()
         out = fn()
         seconds = time.perf_counter() - t0
-        peak = tracemalloc.get_traced_memory()[1] - base
         rss = me.memory_info().rss
-        print(f"{name:58s} {rss / MB:8.0f} {(rss - last[0]) / MB:+8.0f} {peak / MB:10.0f} MB "
-              f"{peak / size:5.2f}  ({seconds:.1f} s)", flush=True)
+        peak = [max(high_water(), rss)]
+        traced = f" {(tracemalloc.get_traced_memory()[1] - base) / MB:7.0f}" if trace else ""
+        print(f"{name:62s} {rss / MB:7.0f} {(rss - last[0]) / MB:+7.0f} "
+              f"{(peak[0] - before) / MB:7.0f} {(peak[0] - before) / size:5.2f}{traced}  "
+              f"{seconds:.1f}", flush=True)
         last[0] = rss
         return out
 
-    print("-- caller (engine.run before any worker)")
+    def settle() -> None:
+        gc.collect()
+        last[0] = me.memory_info().rss
+
+    print("-- caller (engine.run, before any worker)")
     spec = step("understand (spec inference, input checks)", lambda: understand(
         TASK, df, proposal=None, target=None, metric=None, task_type=None, pos_label=None,
         roles=None))
@@ -624,51 +652,45 @@ def steps(rows: int, test_rows: int, seed: int, cache: Path) -> int:
     step("frame.to_pickle (_ship_data)", lambda: df.to_pickle(data_path))
     print(f"   pickle file: {data_path.stat().st_size / MB:.0f} MB")
     del X, y
-    gc.collect()
-    last[0] = me.memory_info().rss
+    settle()
 
-    print("-- a worker (WorkerContext.load, load_training_data, evaluate_trial, refit_program)")
+    print("-- a worker (WorkerContext.load, load_training_data, evaluate_trial)")
     import pandas as pd
+    from sklearn.base import clone
+
+    from text2ml_jupyter._building import DefaultTrial, build_parts
 
     loaded = step("pd.read_pickle (WorkerContext.load)", lambda: pd.read_pickle(data_path))
     X, y = step("spec.training_data in the worker (memo)", lambda: training_data(spec, loaded))
     context = GenerationContext(spec=spec, n_rows=len(X), n_features=X.shape[1], seed=0, k=4)
     provider = OfflineProvider()
     accepted = {s.name: provider.generate(s, context) for s in SLOTS}
+    print("   candidates: " + "; ".join(f"{k}: {', '.join(c.name for c in v)}"
+                                        for k, v in accepted.items()))
     first = {slot: cands[0] for slot, cands in accepted.items()}
-    print("   default candidates: " + ", ".join(f"{k}={c.name}" for k, c in first.items()))
-    from text2ml_jupyter._building import DefaultTrial, build_parts
-
     chain = [(c.slot, c.name, c.source, c.defaults) for c in first.values()]
     estimator = build_parts(chain, lambda s, n, d: DefaultTrial(d),
                             spec.columns_by_role())["postprocess"]
     train, valid = next(iter(evaluation.splitter().split(X, y)))
-    X_train = step("X.iloc[train] (one fold's training rows)", lambda: X.iloc[train])
+    X_train = step("X.iloc[train] (the fold's training rows)", lambda: X.iloc[train])
     y_train = y.iloc[train]
-    pre = estimator.named_steps["preprocess"] if hasattr(estimator, "named_steps") else None
-    if pre is not None:
-        from sklearn.base import clone
-
-        Z = step(f"preprocess.fit_transform ({first['preprocess'].name}) on the fold",
-                 lambda: clone(pre).fit_transform(X_train, y_train))
-        print(f"   preprocess output: {Z.shape} {Z.dtype}, {Z.nbytes / MB:.0f} MB")
-        del Z
-        gc.collect()
-        last[0] = me.memory_info().rss
-    from sklearn.base import clone
-
-    t0 = time.perf_counter()
-    fitted = step(f"pipeline.fit on the fold ({first['model'].name}, default params)",
+    pre = estimator.named_steps["preprocess"]
+    Z = step(f"preprocess.fit_transform ({first['preprocess'].name}) on the fold",
+             lambda: clone(pre).fit_transform(X_train, y_train))
+    print(f"   preprocess output: {Z.shape} {Z.dtype}, {Z.nbytes / MB:.0f} MB")
+    model = clone(estimator.named_steps["model"])
+    step(f"model.fit on that output ({first['model'].name}, defaults)",
+         lambda: model.fit(Z, y_train))
+    print(f"   n_iter_ {getattr(model, 'n_iter_', '?')}")
+    del Z, model
+    settle()
+    fitted = step("the whole pipeline: clone(estimator).fit(X.iloc[train], y)",
                   lambda: clone(estimator).fit(X_train, y_train))
-    fit_seconds = time.perf_counter() - t0
     del X_train, y_train
-    gc.collect()
+    settle()
     step("predict_proba on the validation rows", lambda: fitted.predict_proba(X.iloc[valid]))
-    print(f"   fold fit {fit_seconds:.1f} s, n_iter_ "
-          f"{getattr(fitted.named_steps.get('model'), 'n_iter_', '?')}")
     del fitted, X, y, loaded
-    gc.collect()
-    last[0] = me.memory_info().rss
+    settle()
 
     print("-- the refit (engine.refit_program: the program's build code on the loaded frame)")
     params = default_params(first)
@@ -676,8 +698,7 @@ def steps(rows: int, test_rows: int, seed: int, cache: Path) -> int:
     program = assemble_program(spec, chosen, evaluation=evaluation, data_name="df",
                                pipeline_name="pipeline", run_id="scale", best_score=None,
                                n_candidates={s: len(c) for s, c in accepted.items()})
-    loaded = pd.read_pickle(data_path)
-    last[0] = me.memory_info().rss
+    loaded = step("pd.read_pickle", lambda: pd.read_pickle(data_path))
     namespace: dict[str, Any] = {"__name__": "text2ml_program", "df": loaded}
     step("program build code (dropna, X = data[FEATURES], y)",
          lambda: exec(compile(program.build_code, "<program>", "exec"), namespace))  # noqa: S102
@@ -687,7 +708,8 @@ def steps(rows: int, test_rows: int, seed: int, cache: Path) -> int:
 
     blob = step("cloudpickle.dumps(pipeline)", lambda: cloudpickle.dumps(namespace["pipeline"]))
     print(f"   pipeline blob: {len(blob) / MB:.1f} MB")
-    tracemalloc.stop()
+    if trace:
+        tracemalloc.stop()
     data_path.unlink()
     return 0
 
@@ -714,8 +736,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", default=None)
     parser.add_argument("--out", default=None)
     parser.add_argument("--markdown", metavar="JSON", help="print the tables of a result file")
+    parser.add_argument("--reanalyse", metavar="JSON",
+                        help="recompute the peaks and the curve of a result file in place")
     parser.add_argument("--steps", type=int, metavar="ROWS",
                         help="profile the data handling step by step at ROWS rows")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="with --steps: also trace allocations (slow)")
     # the child's arguments
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pool", help=argparse.SUPPRESS)
@@ -728,10 +754,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         print(markdown(json.loads(Path(args.markdown).read_text())))
         return 0
+    if args.reanalyse:
+        path = Path(args.reanalyse)
+        report = json.loads(path.read_text())
+        for size in report["sizes"]:
+            size.update(analyse(size["events"], size["samples"], size["processes"]))
+        report["curve"] = curve(report["sizes"], args.targets)
+        path.write_text(json.dumps(report, indent=1, default=str))
+        print(markdown(report))
+        return 0
     args.engine = str(engine_dir(args))
     if args.steps:
         sys.path.insert(0, args.engine)
-        return steps(args.steps, args.test_rows, args.seed, Path(args.cache))
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[name] = "1"  # as in a worker; numeric libraries are not loaded yet
+        return steps(args.steps, args.test_rows, args.seed, Path(args.cache),
+                     trace=args.tracemalloc)
     return parent(args)
 
 

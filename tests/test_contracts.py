@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.model_selection import KFold, StratifiedKFold, StratifiedShuffleSplit
+from sklearn.model_selection import (KFold, RepeatedKFold, RepeatedStratifiedKFold,
+                                     StratifiedKFold, StratifiedShuffleSplit)
 
 from text2ml_jupyter.errors import CandidateError, Text2MLError
 from text2ml_jupyter.evaluation import Evaluation, choose_evaluation
@@ -82,18 +83,49 @@ def test_f1_uses_the_positive_label():
 
 def test_evaluation_by_size():
     small = choose_evaluation(pd.Series([0, 1] * 100), classification=True)
-    assert (small.n_splits, small.holdout) == (5, False)
-    assert isinstance(small.splitter(), StratifiedKFold)
+    assert (small.n_splits, small.n_repeats, small.holdout) == (5, 3, False)
+    assert isinstance(small.splitter(), RepeatedStratifiedKFold)
+    assert small.describe() == "5-fold cross-validation repeated 3 times (seed 0)"
+    assert len(list(small.splitter().split(np.zeros(200), np.arange(200) % 2))) == 15
+    two = choose_evaluation(pd.Series(np.arange(1_500) % 2), classification=True)
+    assert (two.n_splits, two.n_repeats) == (5, 2)
+    once = choose_evaluation(pd.Series(np.arange(3_000) % 2), classification=True)
+    assert (once.n_splits, once.n_repeats) == (5, 1)
+    assert isinstance(once.splitter(), StratifiedKFold)
+    assert once.describe() == "5-fold cross-validation (seed 0)"
     medium = choose_evaluation(pd.Series(np.arange(10_000) % 2), classification=True)
-    assert medium.n_splits == 3
+    assert (medium.n_splits, medium.n_repeats) == (3, 1)
     large = choose_evaluation(pd.Series(np.arange(30_000) % 3), classification=True)
-    assert large.holdout and isinstance(large.splitter(), StratifiedShuffleSplit)
+    assert large.holdout and large.n_repeats == 1
+    assert isinstance(large.splitter(), StratifiedShuffleSplit)
     regression = choose_evaluation(pd.Series(np.linspace(0, 1, 50)), classification=False)
-    assert isinstance(regression.splitter(), KFold)
+    assert isinstance(regression.splitter(), RepeatedKFold)
+    single = choose_evaluation(pd.Series(np.linspace(0, 1, 50)), classification=False,
+                               n_repeats=1)
+    assert isinstance(single.splitter(), KFold) and single.n_repeats == 1
 
 
-def test_evaluation_code_builds_the_same_splitter():
-    evaluation = Evaluation(n_splits=3, stratified=True, seed=7)
+def test_evaluation_round_trips_and_reads_old_run_folders():
+    for evaluation in (Evaluation(5, True, seed=2, n_repeats=3), Evaluation(3, False),
+                       Evaluation(1, True, holdout=True)):
+        assert Evaluation(**evaluation.to_dict()) == evaluation
+    # a run folder written before repeats existed has no n_repeats: one pass of k-fold CV
+    old = {"n_splits": 5, "stratified": True, "seed": 0, "holdout": False, "test_size": 0.2}
+    assert Evaluation(**old).n_repeats == 1
+    for bad in ({"n_repeats": 0}, {"n_repeats": 2.0}, {"n_repeats": True},
+                {"holdout": True, "n_repeats": 2}):
+        with pytest.raises(TypeError):  # resuming reports it as a damaged run folder
+            Evaluation(**{**old, **bad})
+
+
+@pytest.mark.parametrize("evaluation", [
+    Evaluation(n_splits=3, stratified=True, seed=7),
+    Evaluation(n_splits=3, stratified=False, seed=7),
+    Evaluation(n_splits=5, stratified=True, seed=7, n_repeats=3),
+    Evaluation(n_splits=4, stratified=False, seed=7, n_repeats=2),
+    Evaluation(n_splits=1, stratified=True, seed=7, holdout=True),
+])
+def test_evaluation_code_builds_the_same_splitter(evaluation):
     line, expression = evaluation.splitter_code()
     namespace: dict = {}
     exec(line, namespace)
@@ -102,6 +134,7 @@ def test_evaluation_code_builds_the_same_splitter():
     ours = [v.tolist() for _, v in evaluation.splitter().split(y, y)]
     theirs = [v.tolist() for _, v in built.split(y, y)]
     assert ours == theirs
+    assert len(ours) == evaluation.n_fits
 
 
 def test_small_classes_reduce_folds_or_explain():

@@ -373,7 +373,8 @@ def _engine_score(spec: TaskSpec, data: pd.DataFrame, evaluation: Evaluation) ->
     return float(np.mean(raw))
 
 
-@pytest.fixture(params=[*CASES, "regression-holdout", "classification-sampled"])
+@pytest.fixture(params=[*CASES, "regression-holdout", "classification-sampled",
+                        "classification-repeated", "regression-repeated"])
 def case(request: pytest.FixtureRequest) -> tuple[str, pd.DataFrame, TaskSpec, Evaluation]:
     data, spec = CASES[request.param.split("-")[0]]()
     evaluation = Evaluation(n_splits=4, stratified=spec.is_classification, seed=3)
@@ -382,6 +383,9 @@ def case(request: pytest.FixtureRequest) -> tuple[str, pd.DataFrame, TaskSpec, E
     if request.param.endswith("sampled"):  # the large-data fidelity, on a small table
         evaluation = Evaluation(n_splits=1, stratified=True, seed=7, holdout=True,
                                 sample_rows=int(0.6 * spec.n_rows))
+    if request.param.endswith("repeated"):  # small data: k-fold CV repeated, reshuffled
+        evaluation = Evaluation(n_splits=3, stratified=spec.is_classification, seed=3,
+                                n_repeats=2)
     return request.param, data, spec, evaluation
 
 

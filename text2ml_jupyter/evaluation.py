@@ -53,6 +53,11 @@ class Evaluation:
         if self.holdout and self.n_repeats != 1:
             raise TypeError("a holdout split is not repeated (n_repeats must be 1)")
 
+    @property
+    def n_fits(self) -> int:
+        """How many fits score one pipeline (folds x repeats, or 1 for a holdout split)."""
+        return 1 if self.holdout else self.n_splits * self.n_repeats
+
     def splitter(self) -> Any:
         from sklearn.model_selection import (KFold, RepeatedKFold, RepeatedStratifiedKFold,
                                              ShuffleSplit, StratifiedKFold,

@@ -17,6 +17,7 @@ from ..metrics import BINARY, MULTICLASS, REGRESSION
 from . import GenerationContext
 
 # Data sizes (rows) where the catalog changes its mind.
+TINY_ROWS = 1_000  # a few hundred rows: regularized defaults, fewer trees per forest
 SMALL_ROWS = 3_000  # kernel SVMs (and SVC's internal probability CV) stay cheap below this
 EARLY_STOPPING_ROWS = 10_000  # gradient boosting holds out a validation split above this
 LARGE_ROWS = 20_000  # above this, the cheap-to-fit encodings and models come first
@@ -91,7 +92,10 @@ class Profile:
                 and self.n_rows <= POLYNOMIAL_MAX_ROWS)
 
     def n_trees(self) -> int:
-        """Forest size: enough trees to be stable, few enough to fit in seconds."""
+        """Forest size: enough trees to be stable, few enough to fit in seconds (on small
+        data each trial fits a forest per fold of repeated cross-validation)."""
+        if self.n_rows <= 2_000:
+            return 100
         if self.n_rows <= 5_000:
             return 150
         return 100 if self.n_rows <= LARGE_ROWS else 50

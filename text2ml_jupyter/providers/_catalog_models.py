@@ -9,7 +9,7 @@ Each template declares a small search space around defaults that are good on the
 from __future__ import annotations
 
 from ..candidates import Candidate
-from ._catalog_common import Profile, candidate
+from ._catalog_common import TINY_ROWS, Profile, candidate
 
 SLOT = "model"
 
@@ -254,8 +254,13 @@ def _hist_gradient_boosting(profile: Profile) -> Candidate:
         lr_low, early, note = "0.01", "False", ""
         defaults["max_iter"] = 100
     leaf_high = min(100, max(10, profile.n_rows // 10))  # leaves of a tenth of the rows at most
-    defaults.update(learning_rate=0.1, max_leaf_nodes=16 if profile.small else 31,
-                    min_samples_leaf=min(20, leaf_high), l2_regularization=1.0)
+    if profile.n_rows <= TINY_ROWS:
+        # A few hundred noisy rows: small trees on leaves of 10+ rows generalize best.
+        leaves, min_leaf = 8, 10
+    else:
+        leaves, min_leaf = (16 if profile.small else 31), min(20, leaf_high)
+    defaults.update(learning_rate=0.1, max_leaf_nodes=leaves, min_samples_leaf=min_leaf,
+                    l2_regularization=1.0)
     return candidate(SLOT, "hist_gradient_boosting", "histogram gradient boosting", _HGB,
                      defaults, cls=cls, loss=loss, lr_low=lr_low, max_iter=max_iter,
                      max_iter_note=note, early_stopping=early, leaf_high=leaf_high,
@@ -304,8 +309,9 @@ def _forest(profile: Profile, kind: str) -> Candidate:
 
 def _logistic(profile: Profile) -> Candidate:
     weight, defaults = _balanced(profile)
-    # TF-IDF features are many and weak: text wants far less regularization.
-    low, high, default = (1.0, 1000.0, 100.0) if profile.has_text else (1e-3, 100.0, 1.0)
+    # TF-IDF features are many and weak: text wants far less regularization. On tabular
+    # data C above 10 is all but unregularized: it only lets the search fit the folds' noise.
+    low, high, default = (1.0, 1000.0, 100.0) if profile.has_text else (1e-3, 10.0, 1.0)
     return candidate(SLOT, "logistic_regression", "logistic regression", _LOGISTIC,
                      {"C": default, **defaults}, c_low=low, c_high=high, class_weight=weight,
                      seed=profile.seed)
