@@ -2,8 +2,14 @@
 
     .venv/bin/python benchmarks/scale.py [--rows 10000 100000 1000000] [--budget 300]
                                          [--workers 2] [--test-rows 50000] [--targets 0.93 0.95]
+                                         [--engine-rev HEAD | --engine DIR]
     .venv/bin/python benchmarks/scale.py --markdown benchmarks/results/scale-RUN.json
+    .venv/bin/python benchmarks/scale.py --reanalyse benchmarks/results/scale-RUN.json
     .venv/bin/python benchmarks/scale.py --steps 1000000     # where the memory goes, step by step
+
+``--engine-rev REV`` measures a ``git archive`` snapshot of that revision (the working tree of
+the engine may change while a run takes its minutes; every size records a hash of the sources
+it imported, and a size that ran other sources is flagged).
 
 The data: one seeded ``make_classification`` pool (20 features, 10 informative, 4 redundant,
 4 clusters per class, class_sep 0.8, 2% flipped labels; two of the features binned into small
@@ -28,7 +34,10 @@ and end, per size: events, samples, phase peaks, curve) and the markdown tables 
 ``--steps N`` replays, in one fresh process and outside the engine's worker pool, what the
 caller and a worker do with the data (spec inference, ``training_data``, pickling; loading the
 pickle, deriving X and y, one holdout fold of the default pipeline, the refit's program code),
-printing the RSS after each step and tracemalloc's peak within it: which step copies the data.
+with one thread for numeric libraries as in a worker, printing the RSS after each step and the
+peak within it (the kernel's high-water mark, reset before each step; ``--tracemalloc`` adds
+traced allocations, slowly): which step copies the data. It uses the engine's internals of
+the snapshot it measures (spec, evaluation, catalog, program), so it follows their API.
 """
 
 from __future__ import annotations
@@ -69,6 +78,7 @@ def engine_dir(args: argparse.Namespace) -> Path:
     if args.engine_rev:
         sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", args.engine_rev],
                              capture_output=True, text=True, check=True).stdout.strip()
+        args.engine_rev = f"{args.engine_rev} = {sha}" if args.engine_rev != sha else sha
         target = Path(args.cache) / f"engine-{sha}"
         if not (target / "text2ml_jupyter").is_dir():
             target.mkdir(parents=True, exist_ok=True)
@@ -487,9 +497,9 @@ def parent(args: argparse.Namespace) -> int:
         report["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
         report["curve"] = curve(report["sizes"], args.targets)
         out_path.write_text(json.dumps(report, indent=1, default=str))
-        print(f"[scale] {rows:,} rows: {record.get('status')}, run {record.get('run_seconds', 0):.1f} s, "
-              f"holdout AUC {record.get('holdout_auc')}, peak PSS "
-              f"{(record.get('peak_run') or {}).get('pss', 0) / MB:.0f} MB "
+        print(f"[scale] {rows:,} rows: {record.get('status')}, run "
+              f"{record.get('run_seconds', 0):.1f} s, holdout AUC {record.get('holdout_auc')}, "
+              f"peak PSS {(record.get('peak_run') or {}).get('pss', 0) / MB:.0f} MB "
               f"({record.get('peak_run_pss_over_df') or 0:.2f} x df)", flush=True)
     print(markdown(report))
     print(f"[scale] wrote {out_path}")
@@ -510,8 +520,8 @@ def markdown(report: dict[str, Any]) -> str:
              f"engine {(report.get('engine') or {}).get('rev') or 'working tree'} "
              f"(sources {(report.get('engine') or {}).get('fingerprint')}).", "",
              "| rows | df MB | status | run s | trials (complete/pruned/failed) | engine "
-             "processes started | evaluation | chosen model | best validation AUC | held-out AUC | "
-             "load (1 min) start → end |",
+             "processes started | evaluation | chosen model | best validation AUC | held-out "
+             "AUC | load (1 min) start → end |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in sizes:
         t = s.get("trials", {})

@@ -82,27 +82,33 @@ def test_f1_uses_the_positive_label():
 
 
 def test_evaluation_by_size():
-    small = choose_evaluation(pd.Series([0, 1] * 100), classification=True)
+    budget = {"classification": True, "time_budget": 60}
+    small = choose_evaluation(pd.Series([0, 1] * 100), **budget)
     assert (small.n_splits, small.n_repeats, small.holdout) == (5, 3, False)
     assert isinstance(small.splitter(), RepeatedStratifiedKFold)
     assert small.describe() == "5-fold cross-validation repeated 3 times (seed 0)"
     assert len(list(small.splitter().split(np.zeros(200), np.arange(200) % 2))) == 15
-    two = choose_evaluation(pd.Series(np.arange(1_500) % 2), classification=True)
+    two = choose_evaluation(pd.Series(np.arange(1_500) % 2), **budget)
     assert (two.n_splits, two.n_repeats) == (5, 2)
-    once = choose_evaluation(pd.Series(np.arange(3_000) % 2), classification=True)
+    once = choose_evaluation(pd.Series(np.arange(3_000) % 2), **budget)
     assert (once.n_splits, once.n_repeats) == (5, 1)
     assert isinstance(once.splitter(), StratifiedKFold)
     assert once.describe() == "5-fold cross-validation (seed 0)"
-    medium = choose_evaluation(pd.Series(np.arange(10_000) % 2), classification=True)
+    medium = choose_evaluation(pd.Series(np.arange(10_000) % 2), **budget)
     assert (medium.n_splits, medium.n_repeats) == (3, 1)
-    large = choose_evaluation(pd.Series(np.arange(30_000) % 3), classification=True)
+    large = choose_evaluation(pd.Series(np.arange(30_000) % 3), **budget)
     assert large.holdout and large.n_repeats == 1
     assert isinstance(large.splitter(), StratifiedShuffleSplit)
-    regression = choose_evaluation(pd.Series(np.linspace(0, 1, 50)), classification=False)
+    regression = choose_evaluation(pd.Series(np.linspace(0, 1, 50)), classification=False,
+                                   time_budget=30)
     assert isinstance(regression.splitter(), RepeatedKFold)
     single = choose_evaluation(pd.Series(np.linspace(0, 1, 50)), classification=False,
-                               n_repeats=1)
+                               n_repeats=1, time_budget=30)
     assert isinstance(single.splitter(), KFold) and single.n_repeats == 1
+    # A short run, or one that does not say its budget: one pass, so trials finish in time.
+    for short in ({"time_budget": 15}, {}):
+        quick = choose_evaluation(pd.Series([0, 1] * 100), classification=True, **short)
+        assert quick.n_repeats == 1 and isinstance(quick.splitter(), StratifiedKFold)
 
 
 def test_evaluation_round_trips_and_reads_old_run_folders():

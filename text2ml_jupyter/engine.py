@@ -201,7 +201,8 @@ def _run(task: str, frame: pd.DataFrame, *, budget: Budget, target: str | None,
                       task_type=task_type, pos_label=pos_label, roles=roles)
     report_usage(emit, provider)
     X, y = training_data(spec, frame)
-    evaluation = choose_evaluation(y, classification=spec.is_classification, seed=seed)
+    evaluation = choose_evaluation(y, classification=spec.is_classification, seed=seed,
+                                   time_budget=budget.seconds)
     folder.write_json("spec.json", spec.to_dict())
     emit(ev.SPEC, spec.summary(), spec=spec, evaluation=evaluation)
     job = ship_data(frame, folder, spec, evaluation)

@@ -24,9 +24,13 @@ from .errors import Text2MLError
 _FIVE_FOLD_MAX_ROWS = 5_000
 _THREE_FOLD_MAX_ROWS = 20_000
 _HOLDOUT_SIZE = 0.2
-# Rows up to which k-fold CV is repeated (reshuffled) 3 times, then 2 times.
+# Rows up to which k-fold CV is repeated (reshuffled) 3 times, then 2 times ...
 _THREE_REPEATS_MAX_ROWS = 1_000
 _TWO_REPEATS_MAX_ROWS = 2_000
+# ... when the run's budget is at least this: repeats multiply a trial's cost, and a short
+# run has time for only a few trials (too few to overfit the folds by selection), each of
+# which must finish. Without a budget, one pass of k-fold CV.
+_REPEATS_MIN_BUDGET = 20.0
 # Rows above which trials score on a seeded sample of this many rows (a cheaper fidelity:
 # a trial's cost stops growing with the data; the final pipeline is fitted on all rows).
 _SAMPLE_ROWS = 125_000
@@ -112,9 +116,11 @@ class Evaluation:
 
 
 def choose_evaluation(y: pd.Series, *, classification: bool, seed: int = 0,
-                      n_splits: int | None = None, n_repeats: int | None = None) -> Evaluation:
+                      n_splits: int | None = None, n_repeats: int | None = None,
+                      time_budget: float | None = None) -> Evaluation:
     """Pick the protocol for the data size; fewer folds when a class is too small; k-fold CV
-    repeated on small data (``n_repeats``, by default 3 up to 1,000 rows, 2 up to 2,000).
+    repeated on small data when the run's ``time_budget`` (seconds) allows (``n_repeats``:
+    by default 3 up to 1,000 rows, 2 up to 2,000, once below 20 s or without a budget).
 
     Raises Text2MLError when there are too few rows or class members to validate at all.
     """
@@ -138,11 +144,19 @@ def choose_evaluation(y: pd.Series, *, classification: bool, seed: int = 0,
             f"Provide at least {2 * n_splits} rows with a known target.",
         )
     if n_repeats is None:
-        n_repeats = 3 if n_rows <= _THREE_REPEATS_MAX_ROWS \
-            else 2 if n_rows <= _TWO_REPEATS_MAX_ROWS else 1
+        n_repeats = default_repeats(n_rows, time_budget)
     return Evaluation(n_splits=1 if holdout else n_splits, stratified=classification,
                       seed=seed, holdout=holdout, n_repeats=1 if holdout else n_repeats,
                       sample_rows=_SAMPLE_ROWS if n_rows > _SAMPLE_ROWS else None)
+
+
+def default_repeats(n_rows: int, time_budget: float | None) -> int:
+    """How often k-fold CV is repeated for ``n_rows`` rows and a run of ``time_budget`` s."""
+    if time_budget is None or time_budget < _REPEATS_MIN_BUDGET:
+        return 1
+    if n_rows <= _THREE_REPEATS_MAX_ROWS:
+        return 3
+    return 2 if n_rows <= _TWO_REPEATS_MAX_ROWS else 1
 
 
 def _single_example_error(y: pd.Series, counts: pd.Series) -> Text2MLError:
