@@ -203,7 +203,7 @@ def child(args: argparse.Namespace) -> int:
             log("done", message=event.message)
 
     record: dict[str, Any] = {"rows": len(df), "df_bytes": df_bytes, "status": "ok"}
-    run_dir = Path(tempfile.mkdtemp(prefix="text2ml-scale-run-"))
+    run_dir = Path.cwd() / f"run-{args.rows}"  # the parent's work folder
     log("phase", phase="run")
     started = time.perf_counter()
     try:
@@ -502,7 +502,7 @@ def parent(args: argparse.Namespace) -> int:
               f"peak PSS {(record.get('peak_run') or {}).get('pss', 0) / MB:.0f} MB "
               f"({record.get('peak_run_pss_over_df') or 0:.2f} x df)", flush=True)
     print(markdown(report))
-    print(f"[scale] wrote {out_path}")
+    print(f"[scale] wrote {out_path} (events, run folders: {work})")
     return 0
 
 
@@ -595,11 +595,6 @@ def steps(rows: int, test_rows: int, seed: int, cache: Path, trace: bool = False
     import psutil
     from text2ml_jupyter import engine  # noqa: F401 - imports first, so they are not counted
     from text2ml_jupyter.evaluation import choose_evaluation
-    from text2ml_jupyter.program import assemble_program
-    from text2ml_jupyter.providers import GenerationContext
-    from text2ml_jupyter.providers.offline import OfflineProvider
-    from text2ml_jupyter.search import default_params, local_params
-    from text2ml_jupyter.slots import SLOTS
     from text2ml_jupyter.spec import training_data
     from text2ml_jupyter.understand import understand
 
@@ -657,19 +652,37 @@ def steps(rows: int, test_rows: int, seed: int, cache: Path, trace: bool = False
         y, classification=spec.is_classification, seed=0))
     step("frame[[*features, target]] (argument of data_summary)",
          lambda: df[[*spec.features, spec.target]])
+    del X, y
     scratch = Path(tempfile.mkdtemp(prefix="text2ml-scale-steps-"))
     data_path = scratch / "data.pkl"
-    step("frame.to_pickle (_ship_data)", lambda: df.to_pickle(data_path))
-    print(f"   pickle file: {data_path.stat().st_size / MB:.0f} MB")
-    del X, y
-    settle()
+    try:
+        return _steps_with(data_path, df, spec, evaluation, step, settle)
+    finally:
+        if trace:
+            tracemalloc.stop()
+        data_path.unlink(missing_ok=True)
+        scratch.rmdir()
 
-    print("-- a worker (WorkerContext.load, load_training_data, evaluate_trial)")
+
+def _steps_with(data_path: Path, df: Any, spec: Any, evaluation: Any, step: Any,
+                settle: Any) -> int:
+    """The rest of ``steps``: shipping, one worker's trial, the refit."""
     import pandas as pd
     from sklearn.base import clone
 
     from text2ml_jupyter._building import DefaultTrial, build_parts
+    from text2ml_jupyter.program import assemble_program
+    from text2ml_jupyter.providers import GenerationContext
+    from text2ml_jupyter.providers.offline import OfflineProvider
+    from text2ml_jupyter.search import default_params, local_params
+    from text2ml_jupyter.slots import SLOTS
+    from text2ml_jupyter.spec import training_data
 
+    step("frame.to_pickle (_ship_data)", lambda: df.to_pickle(data_path))
+    print(f"   pickle file: {data_path.stat().st_size / MB:.0f} MB")
+    settle()
+
+    print("-- a worker (WorkerContext.load, load_training_data, evaluate_trial)")
     loaded = step("pd.read_pickle (WorkerContext.load)", lambda: pd.read_pickle(data_path))
     X, y = step("spec.training_data in the worker (memo)", lambda: training_data(spec, loaded))
     context = GenerationContext(spec=spec, n_rows=len(X), n_features=X.shape[1], seed=0, k=4)
@@ -718,9 +731,6 @@ def steps(rows: int, test_rows: int, seed: int, cache: Path, trace: bool = False
 
     blob = step("cloudpickle.dumps(pipeline)", lambda: cloudpickle.dumps(namespace["pipeline"]))
     print(f"   pipeline blob: {len(blob) / MB:.1f} MB")
-    if trace:
-        tracemalloc.stop()
-    data_path.unlink()
     return 0
 
 

@@ -214,9 +214,10 @@ class Search:
                                          f"{self.excluded[skipped[0]]}")
             return TrialState.FAIL, None
         trial.set_user_attr("started", round(self.budget.elapsed(), 3))
+        limit = self._trial_limit()  # as it was when the trial started (it grows later)
         try:
             out = self.pool.call(_EVALUATE, {**self.job, "chain": chain},
-                                 deadline=self.budget.end, time_limit=self._trial_limit(),
+                                 deadline=self.budget.end, time_limit=limit,
                                  on_ask=lambda question: self._answer(trial, question),
                                  should_stop=self._should_kill)
         except CandidateError as exc:
@@ -224,7 +225,7 @@ class Search:
             return TrialState.FAIL, None
         except WorkerFailure as exc:
             reason = "stopped at the end of the budget" if exc.kind == "stopped" \
-                else f"exceeded the trial time limit ({self._trial_limit():.0f} s)" \
+                else f"exceeded the trial time limit ({limit:.0f} s)" \
                 if exc.kind == "timeout" else str(exc)
             trial.set_user_attr("error", reason)
             if exc.kind != "stopped":
