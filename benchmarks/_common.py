@@ -156,3 +156,14 @@ def at_least_as_good(metric: str, a: float | None, b: float | None,
     if direction(metric) == "maximize":
         return a >= b - tol
     return a <= b + tol
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ("unknown" elsewhere), for result records."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"

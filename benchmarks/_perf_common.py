@@ -137,14 +137,9 @@ def finish(run: dict[str, Any]) -> Path:
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from _common import cpu_model
+
+    cpu = cpu_model()
     return {"nproc": os.cpu_count(), "cpu_model": cpu,
             "python": sys.version.split()[0]}
 

@@ -49,14 +49,9 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 # ----------------------------------------------------------------------------- environment
 
 def machine_info() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from _common import cpu_model
+
+    cpu = cpu_model()
     mem_gb = None
     try:
         import psutil
