@@ -204,9 +204,22 @@ def cpu_of_tree() -> float:
     return total
 
 
-def time_refit_steps(events: list[dict[str, Any]], start: Any) -> None:
-    """Record how long the refit's steps take (wrapped, the engine unchanged): building the
-    program, the worker call that fits on all rows, loading the fitted pipeline here."""
+# The run being recorded: where the wrappers below put their events (installed once per
+# process, so a second run in the same process is not wrapped twice).
+_CURRENT: dict[str, Any] = {"events": [], "t0": 0.0, "installed": False}
+
+
+def _record(row: dict[str, Any]) -> None:
+    _CURRENT["events"].append(row)
+
+
+def install_timers() -> None:
+    """Wrap (the engine unchanged) the worker pool's constructor, and the refit's steps:
+    building the program, the worker call that fits on all rows, loading the fitted
+    pipeline in this process. Once per process."""
+    if _CURRENT["installed"]:
+        return
+    _CURRENT["installed"] = True
     import text2ml_jupyter.engine as engine
     import text2ml_jupyter.program as program
     from text2ml_jupyter.sandbox import WorkerPool
@@ -219,12 +232,19 @@ def time_refit_steps(events: list[dict[str, Any]], start: Any) -> None:
             try:
                 return function(*args, **kwargs)
             finally:
-                events.append({"kind": "timing", "what": label,
-                               "wall": began - start(),
-                               "seconds": time.perf_counter() - began,
-                               "sklearn_in_caller": "sklearn" in sys.modules})
+                _record({"kind": "timing", "what": label, "wall": began - _CURRENT["t0"],
+                         "seconds": time.perf_counter() - began,
+                         "sklearn_in_caller": "sklearn" in sys.modules})
         return wrapper
 
+    pool_init = WorkerPool.__init__
+
+    def timed_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        _record({"kind": "pool_init_start", "wall": time.perf_counter() - _CURRENT["t0"]})
+        pool_init(self, *args, **kwargs)
+        _record({"kind": "pool_init_end", "wall": time.perf_counter() - _CURRENT["t0"]})
+
+    WorkerPool.__init__ = timed_init  # type: ignore[method-assign]
     program.assemble_program = timed("assemble_program", program.assemble_program)
     engine.load_fitted = timed("load_fitted", engine.load_fitted)
     WorkerPool.call = timed("refit_call", WorkerPool.call,  # type: ignore[method-assign]
@@ -249,20 +269,11 @@ def run_engine(task_name: str, budget: float, *, n_workers: int | None, run_dir:
     frame = load_frame(task)
     started = time.perf_counter()
     from text2ml_jupyter.engine import run
-    from text2ml_jupyter.sandbox import WorkerPool
 
     import_seconds = time.perf_counter() - started
     stop = threading.Event()
     events: list[dict[str, Any]] = []
-    pool_init = WorkerPool.__init__
-
-    def timed_init(self: Any, *args: Any, **kwargs: Any) -> None:
-        events.append({"kind": "pool_init_start", "wall": time.perf_counter() - t0})
-        pool_init(self, *args, **kwargs)
-        events.append({"kind": "pool_init_end", "wall": time.perf_counter() - t0})
-
-    WorkerPool.__init__ = timed_init  # type: ignore[method-assign]
-    time_refit_steps(events, lambda: t0)
+    install_timers()
     cpu0 = cpu_of_tree()
 
     def on_event(event: Any) -> None:
@@ -288,6 +299,7 @@ def run_engine(task_name: str, budget: float, *, n_workers: int | None, run_dir:
         events.append(row)
 
     t0 = time.perf_counter()
+    _CURRENT.update(events=events, t0=t0)
     result = run(task["task"], frame, time_budget=budget, seed=0, provider="offline",
                  n_workers=n_workers, run_dir=run_dir, data_name=task["var"],
                  on_event=on_event, stop=stop)

@@ -68,8 +68,10 @@ def phases(record: dict[str, Any]) -> dict[str, Any]:
         "first_complete_model": None if first_complete is None else first_complete["model"],
         "first_complete_cpu": None if first_complete is None
         else first_complete.get("cpu_tree"),
+        # (start, end) of the pool's construction (runs measured before the timers were
+        # installed once per process also hold the next run's pair after their own)
         "pool_init": [round(e["wall"] - offset, 3) for e in events
-                      if e["kind"] in ("pool_init_start", "pool_init_end")],
+                      if e["kind"] in ("pool_init_start", "pool_init_end")][:2],
         "candidate_tests": [[e["key"], e["test_seconds"]] for e in events
                             if e["kind"] == "candidate" and e["status"] in ("passed", "failed")],
     }
@@ -88,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs one after another in each process: the first is a "
                              "fresh kernel's, the next ones a kernel that ran before "
                              "(default 2)")
+    parser.add_argument("--summarize", metavar="JSON", default=None,
+                        help="recompute the summary of a saved run and print its tables")
     parser.add_argument("--child-task", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -99,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
                                           n_workers=args.workers, run_dir=Path(run_dir),
                                           stop_after_first=not args.full_budget))
         pc.write_child_result(args.child_out, {"status": "ok", "runs": runs})
+        return 0
+
+    if args.summarize:
+        resummarize(Path(args.summarize))
         return 0
 
     run = pc.new_run("first_pipeline", sys.argv[1:] if argv is None else argv)
@@ -136,6 +144,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def resummarize(path: Path) -> None:
+    """Phases and summary again from a saved run's events (after a fix of this script)."""
+    import json
+
+    run = json.loads(path.read_text())
+    tasks = list(dict.fromkeys(m["task"] for m in run["measurements"]))
+    for m in run["measurements"]:
+        m["phases"] = phases(m)
+    count = 1 + max(m.get("run_in_process", 0) for m in run["measurements"])
+    run["summary"] = {index: summarize(run, tasks, index) for index in range(count)}
+    pc.save(run)
+    for index, summary in run["summary"].items():
+        print("\nfirst run in a fresh process" if index == 0 else
+              f"\nrun {index + 1} in the same process (a kernel that ran before)")
+        print_table(summary)
+
+
 def summarize(run: dict[str, Any], tasks: list[str], index: int) -> dict[str, Any]:
     """Medians over the repeats of the ``index``-th run of each process."""
     out = {}
@@ -158,7 +183,7 @@ def summarize(run: dict[str, Any], tasks: list[str], index: int) -> dict[str, An
             "first_best_median": med("first_best"),
             "first_complete_cpu": med("first_complete_cpu"),
             "pool_ready": pc.median([r["phases"]["pool_init"][1] for r in recs
-                                     if len(r["phases"]["pool_init"]) == 2]),
+                                     if len(r["phases"]["pool_init"]) >= 2]),
             "understand": med("understand"), "generate": med("generate"),
             "spec": med("spec"), "search": med("search"),
             "first_models": sorted({r["phases"]["first_complete_model"] for r in recs

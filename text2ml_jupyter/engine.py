@@ -287,6 +287,9 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
 
     trial_job = {**job, "evaluation": evaluation.to_dict()}
     # A shared study: workers elsewhere join while this runs; "finished" before the refit.
+    # Loading the fitted pipeline needs scikit-learn in this process: import it while the
+    # search runs, not after the refit (1-4 s that would overrun the budget).
+    threading.Thread(target=_import_for_loading, daemon=True, name="text2ml-preload").start()
     with shared_search(study, storage, job=trial_job, budget=budget) as shared:
         search = Search(shared.study, pool, accepted, job=trial_job,
                         budget=budget, refit_scale=_refit_scale(evaluation, spec.n_rows),
@@ -406,6 +409,16 @@ def _refit_in_time(trials: list[Any], budget: Budget, scale: float,
                  f"left; trial {chosen[0].number}'s (about {refit_seconds(chosen[0]):.0f} s) "
                  "was refitted instead. A larger budget refits the best one.")
     return chosen + [t for t in trials if t not in chosen]
+
+
+def _import_for_loading() -> None:
+    """Import what unpickling a fitted pipeline needs (on a background thread)."""
+    with contextlib.suppress(Exception):
+        import sklearn.compose  # noqa: F401
+        import sklearn.ensemble  # noqa: F401
+        import sklearn.linear_model  # noqa: F401
+        import sklearn.pipeline  # noqa: F401
+        import sklearn.preprocessing  # noqa: F401
 
 
 def _expected_refit(trial: Any, scale: float) -> float:
