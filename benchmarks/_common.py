@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +168,17 @@ def cpu_model() -> str:
     except OSError:
         pass
     return "unknown"
+
+
+def engine_commit() -> str | None:
+    """The repository's short commit, marked when text2ml_jupyter/ has uncommitted changes
+    (which engine a result measured); None when git cannot tell."""
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--",
+                                "text2ml_jupyter"], capture_output=True, text=True,
+                               timeout=10).stdout.strip()
+    except Exception:  # noqa: BLE001 - no git, or not a repository: leave it out
+        return None
+    return commit + (" + uncommitted engine changes" if dirty else "")

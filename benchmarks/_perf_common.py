@@ -154,15 +154,11 @@ def versions() -> dict[str, str]:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--",
-                                "text2ml_jupyter"], capture_output=True, text=True,
-                               timeout=10).stdout.strip()
-        out["text2ml_commit"] = commit + (" + uncommitted engine changes" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
+    from _common import engine_commit
+
+    commit = engine_commit()
+    if commit is not None:
+        out["text2ml_commit"] = commit
     return out
 
 
