@@ -272,42 +272,29 @@ def run_plain(prep: dict[str, Any], hook: bool, work: Path) -> dict[str, Any]:
 
 
 def make_objective(prep: dict[str, Any], spec: Any, X: Any, y: Any) -> Any:
-    """``search.evaluate_trial``'s loop, with the Optuna trial in this process."""
-    import math
-
-    import numpy as np
+    """``search.evaluate_trial`` with the Optuna trial in this process: the same chain
+    building and the same fold loop (``search.score_folds``), no worker, no journal."""
     import optuna
-    from sklearn.base import clone
 
     from text2ml_jupyter._building import build_parts
     from text2ml_jupyter.evaluation import Evaluation
-    from text2ml_jupyter.metrics import get_metric
+    from text2ml_jupyter.search import score_folds
 
     accepted, columns = prep["accepted"], spec.columns_by_role()
-    metric = get_metric(spec.metric)
 
     def objective(trial: Any) -> float:
         chain = choose_chain(trial, accepted)
         parts = build_parts(chain, lambda s, n, d: DirectTrial(trial, f"{s}.{n}."), columns)
-        estimator = parts["postprocess"]
-        scorer = metric.scorer(spec.task_type, spec.pos_label)
         splits = list(Evaluation(**prep["evaluation"]).splitter().split(X, y))
-        raw: list[float] = []
-        fit_seconds: list[float] = []
-        for fold, (train, valid) in enumerate(splits):
-            fold_start = time.monotonic()
-            fitted = clone(estimator).fit(X.iloc[train], y.iloc[train])
-            fit_seconds.append(time.monotonic() - fold_start)
-            value = float(scorer(fitted, X.iloc[valid], y.iloc[valid]))
-            if not math.isfinite(value):
-                raise ValueError(f"score {value} on fold {fold + 1}")
-            raw.append(value)
-            running = metric.from_scorer(spec.task_type, float(np.mean(raw)))
-            if fold < len(splits) - 1:
-                trial.report(running, fold)
-                if trial.should_prune():
-                    raise optuna.TrialPruned()
-        return metric.from_scorer(spec.task_type, float(np.mean(raw)))
+
+        def should_prune(running: float, fold: int) -> bool:
+            trial.report(running, fold)
+            return trial.should_prune()
+
+        out = score_folds(parts["postprocess"], X, y, splits, spec, should_prune)
+        if out.get("pruned"):
+            raise optuna.TrialPruned()
+        return out["score"]
 
     return objective
 

@@ -310,12 +310,8 @@ def evaluate_trial(context: Any, *, data_path: str, spec: dict[str, Any],
                    evaluation: dict[str, Any], **_job: Any) -> dict[str, Any]:
     """Score one combination fold by fold, as ``cross_val_score`` would; report the running
     mean after each fold and stop early when the caller says prune."""
-    import numpy as np
-    from sklearn.base import clone
-
     from ._building import RemoteTrial, build_parts, load_training_data
     from .evaluation import Evaluation
-    from .metrics import get_metric
     from .spec import TaskSpec
 
     task = TaskSpec.from_dict(spec)
@@ -326,10 +322,23 @@ def evaluate_trial(context: Any, *, data_path: str, spec: dict[str, Any],
                         lambda: protocol.sample(*load_training_data(context, data_path, task)))
     parts = build_parts(chain, lambda s, n, d: RemoteTrial(context.ask, f"{s}.{n}."),
                         task.columns_by_role())
-    estimator = parts["postprocess"]
+    splits = list(protocol.splitter().split(X, y))
+    return score_folds(parts["postprocess"], X, y, splits, task,
+                       lambda running, fold: context.ask(("report", running, fold)))
+
+
+def score_folds(estimator: Any, X: Any, y: Any, splits: list[Any], task: Any,
+                should_prune: Callable[[float, int], bool]) -> dict[str, Any]:
+    """Fit and score a clone per fold, as ``cross_val_score`` would; after every fold but
+    the last, ``should_prune(running mean, fold)`` may stop it (``{"pruned": True}``).
+    Also what benchmarks/overhead.py's plain Optuna loop scores with."""
+    import numpy as np
+    from sklearn.base import clone
+
+    from .metrics import get_metric
+
     metric = get_metric(task.metric)
     scorer = metric.scorer(task.task_type, task.pos_label)
-    splits = list(protocol.splitter().split(X, y))
     raw: list[float] = []
     fit_seconds: list[float] = []
     for fold, (train, valid) in enumerate(splits):
@@ -342,7 +351,7 @@ def evaluate_trial(context: Any, *, data_path: str, spec: dict[str, Any],
                                  "(NaN or infinite predictions?)")
         raw.append(value)
         running = metric.from_scorer(task.task_type, float(np.mean(raw)))
-        if fold < len(splits) - 1 and context.ask(("report", running, fold)):
+        if fold < len(splits) - 1 and should_prune(running, fold):
             return {"pruned": True, "step": fold}
     return {"score": metric.from_scorer(task.task_type, float(np.mean(raw))),
             "fold_scores": [metric.from_scorer(task.task_type, v) for v in raw],
