@@ -54,10 +54,6 @@ class ForkedProcess:
         self.server = server
         self.pid = pid
 
-    @property
-    def returncode(self) -> int | None:
-        return self.poll()
-
     def poll(self) -> int | None:
         code = self.server.exit_code(self.pid)
         if code is None and self.server.dead and not _exists(self.pid):

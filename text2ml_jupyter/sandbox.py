@@ -418,8 +418,8 @@ def _reap_in_background(workers: list[Worker]) -> None:
 
 
 def _warm_up(context: WorkerContext) -> bool:
-    """A cheap call that returns once the worker has started (its imports are done)."""
-    _import_libraries()
+    """A cheap call that returns once the worker has started (``worker_main`` imports the
+    libraries before it reads its first call)."""
     return True
 
 
