@@ -8,11 +8,13 @@ engine starts, so most tests are fast; real runs are marked slow.
 from __future__ import annotations
 
 import ast
+import time
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pandas as pd
+
 import pytest
 from _shells import usage_error
 from IPython.core.interactiveshell import InteractiveShell
@@ -70,6 +72,29 @@ def test_load_ext_adds_the_magics_to_configurables_once(make_shell) -> None:
     sh = make_shell()
     sh.run_cell("%load_ext text2ml_jupyter")
     assert sh.configurables.count(_magics(sh)) == 1
+
+
+def test_load_ext_starts_the_warm_worker_process_and_config_stops_it(make_shell) -> None:
+    """The fork server starts as the extension loads (its imports overlap the user's next
+    cells); ``%config Text2ML.warm_workers = False`` stops it, True starts it again."""
+    from text2ml_jupyter import _forkserver
+
+    _forkserver.shutdown()
+    sh = make_shell()
+    assert sh.run_cell("%load_ext text2ml_jupyter").success
+    deadline = time.monotonic() + 10
+    while _forkserver._server is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # started on a background thread
+    server = _forkserver._server
+    assert server is not None and server.process.poll() is None
+    assert sh.run_cell("%config Text2ML.warm_workers = False").success
+    assert _forkserver._server is None and server.process.wait(timeout=10) is not None
+    assert sh.run_cell("%config Text2ML.warm_workers = True").success
+    deadline = time.monotonic() + 10
+    while _forkserver._server is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _forkserver._server is not None and _forkserver._server is not server
+    assert _forkserver._server.process.poll() is None
 
 
 def test_config_magic_sets_traits_and_help_lists_them(

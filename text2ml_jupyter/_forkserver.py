@@ -172,6 +172,21 @@ def get_server() -> ForkServer | None:
         return _server
 
 
+def prestart() -> None:
+    """Start the fork server now, on a background thread, so its imports are done by the
+    time a run needs workers (the extension calls this when it loads)."""
+    threading.Thread(target=get_server, daemon=True, name="text2ml-prestart").start()
+
+
+def shutdown() -> None:
+    """Stop the process's fork server, if it runs (a later run starts a new one)."""
+    global _server
+    with _server_lock:
+        server, _server = _server, None
+    if server is not None:
+        server.close()
+
+
 def _exists(pid: int) -> bool:
     """Whether the process still runs (a zombie left by the dead server does not)."""
     try:
