@@ -32,8 +32,9 @@ Output: ``benchmarks/results/scale-<timestamp>.json`` (machine, versions, load a
 and end, per size: events, samples, phase peaks, curve) and the markdown tables on stdout.
 
 ``--steps N`` replays, in one fresh process and outside the engine's worker pool, what the
-caller and a worker do with the data (spec inference, ``training_data``, pickling; loading the
-pickle, deriving X and y, one holdout fold of the default pipeline, the refit's program code),
+caller and a worker do with the data (spec inference, ``training_data``, writing the shipped
+files; reading the trials' sample, deriving X and y, one holdout fold of the default
+pipeline, the refit's program code on all rows with the fold's boosting iterations),
 with one thread for numeric libraries as in a worker, printing the RSS after each step and the
 peak within it (the kernel's high-water mark, reset before each step; ``--tracemalloc`` adds
 traced allocations, slowly): which step copies the data. It uses the engine's internals of
@@ -654,38 +655,53 @@ def steps(rows: int, test_rows: int, seed: int, cache: Path, trace: bool = False
          lambda: df[[*spec.features, spec.target]])
     del X, y
     scratch = Path(tempfile.mkdtemp(prefix="text2ml-scale-steps-"))
-    data_path = scratch / "data.pkl"
     try:
-        return _steps_with(data_path, df, spec, evaluation, step, settle)
+        return _steps_with(scratch, df, spec, evaluation, step, settle)
     finally:
         if trace:
             tracemalloc.stop()
-        data_path.unlink(missing_ok=True)
+        for path in scratch.iterdir():
+            path.unlink()
         scratch.rmdir()
 
 
-def _steps_with(data_path: Path, df: Any, spec: Any, evaluation: Any, step: Any,
+def _steps_with(scratch: Path, df: Any, spec: Any, evaluation: Any, step: Any,
                 settle: Any) -> int:
-    """The rest of ``steps``: shipping, one worker's trial, the refit."""
+    """The rest of ``steps``: shipping (engine.ship_data's files), one trial worker's fold
+    on the trials' sample, the refit on all rows (engine.refit_program's steps)."""
+    import numpy as np
     import pandas as pd
     from sklearn.base import clone
 
     from text2ml_jupyter._building import DefaultTrial, build_parts
+    from text2ml_jupyter._shipping import read_frame, write_frame
+    from text2ml_jupyter.engine import _fixed_iterations
     from text2ml_jupyter.program import assemble_program
     from text2ml_jupyter.providers import GenerationContext
     from text2ml_jupyter.providers.offline import OfflineProvider
-    from text2ml_jupyter.search import default_params, local_params
+    from text2ml_jupyter.search import boosting_iterations, default_params, local_params
     from text2ml_jupyter.slots import SLOTS
     from text2ml_jupyter.spec import training_data
 
-    step("frame.to_pickle (_ship_data)", lambda: df.to_pickle(data_path))
-    print(f"   pickle file: {data_path.stat().st_size / MB:.0f} MB")
+    columns = [*spec.features, spec.target]
+    numeric = spec.columns_by_role().get("numeric", [])
+    data_path = step("write_frame, all rows (engine.ship_data)", lambda: write_frame(
+        df, scratch / "data", columns=columns, numeric=numeric))
+    trial_path = data_path
+    if evaluation.sample_rows and len(df) > evaluation.sample_rows:
+        positions = pd.Series(np.arange(len(df)))
+        picked = evaluation.sample(positions, positions)[0].to_numpy()
+        trial_path = step("write_frame, the trials' sample (engine.ship_data)",
+                          lambda: write_frame(df, scratch / "sample", columns=columns,
+                                              numeric=numeric, rows=picked))
+    print("   files: " + ", ".join(f"{p.name} {p.stat().st_size / MB:.0f} MB"
+                                   for p in sorted(scratch.iterdir())))
     settle()
 
-    print("-- a worker (WorkerContext.load, load_training_data, evaluate_trial)")
-    loaded = step("pd.read_pickle (WorkerContext.load)", lambda: pd.read_pickle(data_path))
+    print("-- a trial worker (WorkerContext.load, load_training_data, evaluate_trial)")
+    loaded = step("read_frame (WorkerContext.load)", lambda: read_frame(trial_path))
     X, y = step("spec.training_data in the worker (memo)", lambda: training_data(spec, loaded))
-    context = GenerationContext(spec=spec, n_rows=len(X), n_features=X.shape[1], seed=0, k=4)
+    context = GenerationContext(spec=spec, n_rows=len(df), n_features=X.shape[1], seed=0, k=4)
     provider = OfflineProvider()
     accepted = {s.name: provider.generate(s, context) for s in SLOTS}
     print("   candidates: " + "; ".join(f"{k}: {', '.join(c.name for c in v)}"
@@ -697,18 +713,10 @@ def _steps_with(data_path: Path, df: Any, spec: Any, evaluation: Any, step: Any,
     train, valid = next(iter(evaluation.splitter().split(X, y)))
     X_train = step("X.iloc[train] (the fold's training rows)", lambda: X.iloc[train])
     y_train = y.iloc[train]
-    pre = estimator.named_steps["preprocess"]
-    Z = step(f"preprocess.fit_transform ({first['preprocess'].name}) on the fold",
-             lambda: clone(pre).fit_transform(X_train, y_train))
-    print(f"   preprocess output: {Z.shape} {Z.dtype}, {Z.nbytes / MB:.0f} MB")
-    model = clone(estimator.named_steps["model"])
-    step(f"model.fit on that output ({first['model'].name}, defaults)",
-         lambda: model.fit(Z, y_train))
-    print(f"   n_iter_ {getattr(model, 'n_iter_', '?')}")
-    del Z, model
-    settle()
-    fitted = step("the whole pipeline: clone(estimator).fit(X.iloc[train], y)",
-                  lambda: clone(estimator).fit(X_train, y_train))
+    fitted = step(f"pipeline fit on the fold ({first['preprocess'].name}, "
+                  f"{first['model'].name})", lambda: clone(estimator).fit(X_train, y_train))
+    n_iter = max(boosting_iterations(fitted), default=None)
+    print(f"   boosting iterations (n_iter_): {n_iter}")
     del X_train, y_train
     settle()
     step("predict_proba on the validation rows", lambda: fitted.predict_proba(X.iloc[valid]))
@@ -721,15 +729,19 @@ def _steps_with(data_path: Path, df: Any, spec: Any, evaluation: Any, step: Any,
     program = assemble_program(spec, chosen, evaluation=evaluation, data_name="df",
                                pipeline_name="pipeline", run_id="scale", best_score=None,
                                n_candidates={s: len(c) for s, c in accepted.items()})
-    loaded = step("pd.read_pickle", lambda: pd.read_pickle(data_path))
+    loaded = step("read_frame (all rows)", lambda: read_frame(data_path))
     namespace: dict[str, Any] = {"__name__": "text2ml_program", "df": loaded}
     step("program build code (dropna, X = data[FEATURES], y)",
          lambda: exec(compile(program.build_code, "<program>", "exec"), namespace))  # noqa: S102
-    step("pipeline.fit on all rows", lambda: namespace["pipeline"].fit(namespace["X"],
-                                                                      namespace["y"]))
+    pipeline = namespace["pipeline"]
+    if n_iter:
+        pipeline.set_params(**_fixed_iterations(pipeline, n_iter))
+    step(f"pipeline.fit on all rows ({n_iter} boosting iterations, no held-out split)"
+         if n_iter else "pipeline.fit on all rows",
+         lambda: pipeline.fit(namespace["X"], namespace["y"]))
     import cloudpickle
 
-    blob = step("cloudpickle.dumps(pipeline)", lambda: cloudpickle.dumps(namespace["pipeline"]))
+    blob = step("cloudpickle.dumps(pipeline)", lambda: cloudpickle.dumps(pipeline))
     print(f"   pipeline blob: {len(blob) / MB:.1f} MB")
     return 0
 

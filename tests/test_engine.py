@@ -239,3 +239,38 @@ def test_engine_imports_nothing_from_jupyter() -> None:
                          check=True).stdout.split(maxsplit=1)
     assert int(out[0]) >= 20, out  # the walk really imported the engine's modules
     assert out[1].strip() == "[]", out[1]
+
+
+def test_the_quickest_combination_is_enqueued_first_then_the_best_first_ones(tmp_path) -> None:
+    """The first trial is the quickest pipeline (a usable best within seconds); the other
+    slots keep their best-first candidate unless another tested clearly quicker."""
+    import optuna
+
+    from text2ml_jupyter.search import create_study, enqueue_defaults
+
+    def cand(slot: str, name: str, seconds: float | None) -> Candidate:
+        return Candidate(slot, name, "", status=PASSED, test_seconds=seconds,
+                         defaults={"alpha": 1})
+
+    accepted = {
+        "preprocess": [cand("preprocess", "chars", 0.35), cand("preprocess", "words", 0.03)],
+        "features": [cand("features", "passthrough", 0.10), cand("features", "select", 0.07)],
+        "model": [cand("model", "hgb", 0.20), cand("model", "svm", 0.11),
+                  cand("model", "nb", 0.08), cand("model", "forest", 0.01)],
+        "postprocess": [cand("postprocess", "none", 0.16), cand("postprocess", "tuned", None)],
+    }
+    study = create_study(direction="maximize", seed=0)
+    assert enqueue_defaults(study, accepted) == 4
+    waiting = [t.system_attrs["fixed_params"]
+               for t in study.get_trials(states=(optuna.trial.TrialState.WAITING,))]
+    assert [(p["preprocess"], p["features"], p["model"], p["postprocess"]) for p in waiting] \
+        == [("words", "passthrough", "forest", "none"),  # 0.07 vs 0.10: not clearly quicker
+            ("chars", "passthrough", "hgb", "none"), ("chars", "passthrough", "svm", "none"),
+            ("chars", "passthrough", "nb", "none")]
+    assert waiting[0]["model.forest.alpha"] == 1  # with its defaults
+    # when the quickest is also a best-first combination, it is enqueued once
+    accepted["model"][3].test_seconds = 0.5
+    accepted["preprocess"][1].test_seconds = 0.3
+    study = create_study(direction="maximize", seed=0)
+    assert enqueue_defaults(study, accepted) == 3
+    assert study.get_trials()[0].system_attrs["fixed_params"]["model"] == "nb"

@@ -15,6 +15,7 @@ from sklearn.datasets import make_classification
 import text2ml_jupyter
 from text2ml_jupyter import evaluation as evaluation_module
 from text2ml_jupyter._runfolder import RunFolder
+from text2ml_jupyter._shipping import read_frame
 from text2ml_jupyter.engine import _refit_scale, ship_data
 from text2ml_jupyter.evaluation import Evaluation, choose_evaluation
 from text2ml_jupyter.spec import infer_spec, training_data
@@ -47,12 +48,12 @@ def test_shipped_sample_is_the_programs_sample(tmp_path) -> None:
     folder = RunFolder.create(tmp_path, "run-1")
     job = ship_data(frame, folder, spec, evaluation)
     assert job["data_path"] != job["refit_data_path"]
-    shipped = training_data(spec, pd.read_pickle(job["data_path"]))
+    shipped = training_data(spec, read_frame(job["data_path"]))
     expected = evaluation.sample(*training_data(spec, frame))
     # what the program does: X.sample(n, random_state=seed) on all usable rows
     pd.testing.assert_frame_equal(shipped[0], expected[0])
     pd.testing.assert_series_equal(shipped[1], expected[1])
-    assert len(pd.read_pickle(job["refit_data_path"])) == len(frame)
+    assert len(read_frame(job["refit_data_path"])) == len(frame)
     # sampling the shipped sample again is the identity (a worker may get either file)
     again = evaluation.sample(*shipped)
     pd.testing.assert_frame_equal(again[0], shipped[0])
@@ -122,7 +123,7 @@ def test_a_refit_too_long_for_the_budget_fits_on_the_sample(monkeypatch, tmp_pat
 
     monkeypatch.setattr(evaluation_module, "_SAMPLE_ROWS", 500)
     # every refit on all rows looks far too long: the engine must fit on the sample
-    monkeypatch.setattr(engine, "expected_refit_seconds", lambda fit, scale: 1e6)
+    monkeypatch.setattr(engine, "expected_refit_seconds", lambda fit, scale, **_: 1e6)
     frame = _table(1500, seed=5)
     result = text2ml_jupyter.run("Predict label. Optimize accuracy.", frame, time_budget=12,
                                  run_dir=tmp_path, data_name="table", seed=1)

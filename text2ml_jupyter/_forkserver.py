@@ -211,6 +211,10 @@ def serve(control: socket.socket) -> None:
     from .sandbox import _import_libraries
 
     _import_libraries()
+    import gc
+
+    gc.collect()
+    gc.freeze()  # the imported objects: a worker's collections then never touch (copy) them
     children: set[int] = set()
     while True:
         ready, _, _ = select.select([control], [], [], 0.2)

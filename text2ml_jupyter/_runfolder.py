@@ -221,9 +221,10 @@ class RunFolder:
                                    "study_name": study_name or self.run_id})
 
     def clean_scratch(self) -> None:
-        """Remove the data copy; keep the worker logs."""
-        for item in self.scratch.glob("*.pkl"):
-            item.unlink(missing_ok=True)
+        """Remove the data copy (_shipping.write_frame's files); keep the worker logs."""
+        for pattern in ("*.pkl", "*.npy", "*.parts"):
+            for item in self.scratch.glob(pattern):
+                item.unlink(missing_ok=True)
         if self.scratch.is_dir() and not any(self.scratch.iterdir()):
             shutil.rmtree(self.scratch, ignore_errors=True)
 

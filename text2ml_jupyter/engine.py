@@ -52,6 +52,7 @@ from .search import (
     expected_refit_seconds,
     local_params,
     quickest_defaults,
+    release_memory,
 )
 from .slots import SLOTS
 from .spec import TaskSpec, check_frame, training_data
@@ -84,13 +85,16 @@ class Result:
     notes: list[str] = field(default_factory=list)
     program: Any = None  # the program.Program behind code and cells
     usage: Any = None  # LLM calls, tokens and cost (providers._usage.Usage), if an LLM wrote
-    pipeline_blob: bytes | None = field(default=None, repr=False)  # as the worker sent it
+    # The pickled pipeline as the worker sent it, kept only while ``pipeline`` is not loaded
+    # (LLM-written code): the caller never holds both (a 1M-row forest is 100+ MB).
+    pipeline_blob: bytes | None = field(default=None, repr=False)
 
     def load_pipeline(self) -> Any:
         """The fitted pipeline, loaded even when it holds LLM-written code (which then
         runs in this process, as running the inserted cells would); sets ``pipeline``."""
         if self.pipeline is None and self.pipeline_blob is not None:
             self.pipeline = pickle.loads(self.pipeline_blob)  # the user asked for it
+            self.pipeline_blob = None
         return self.pipeline
 
     def summary(self) -> str:
@@ -174,6 +178,7 @@ def run(
     run_id = new_run_id()
     folder = RunFolder.create(Path(run_dir or ".text2ml"), run_id)
     workers = n_workers or max(1, min(os.cpu_count() or 1, 8))
+    _preload_in_background()
     # Workers start now: their imports overlap with understanding the task.
     pool = WorkerPool(workers, folder.scratch, Limits(memory_limit_mb or _default_memory(workers)))
     try:
@@ -252,21 +257,27 @@ def _proposed_spec(provider: Provider, task: str, frame: pd.DataFrame, budget: B
 
 def ship_data(frame: pd.DataFrame, folder: RunFolder, spec: TaskSpec,
               evaluation: Evaluation) -> dict[str, Any]:
-    """Pickle the data once into the scratch folder; workers read it from there. On large
-    data, tests and trials read only the rows the protocol scores on (its seeded sample),
-    and the refit reads all rows: a trial worker never holds the whole table."""
+    """Write the features and the target once into the scratch folder; workers read them
+    from there (_shipping.py: numbers as a float64 file every worker maps, shared, the rest
+    pickled). On large data, tests and trials read only the rows the protocol scores on
+    (its seeded sample), and the refit reads all rows: a trial worker never holds the whole
+    table."""
     import numpy as np
 
-    full_path = (folder.scratch / "data.pkl").resolve()  # workers run in the scratch folder
-    frame.to_pickle(full_path)
+    from ._shipping import write_frame
+
+    columns = [*spec.features, spec.target]
+    numeric = spec.columns_by_role().get("numeric", [])
+    scratch = folder.scratch.resolve()  # workers run in the scratch folder
+    full_path = write_frame(frame, scratch / "data", columns=columns, numeric=numeric)
     job = {"data_path": str(full_path), "refit_data_path": str(full_path),
            "spec": spec.to_dict()}
     usable = np.flatnonzero(frame[spec.target].notna().to_numpy())
     if evaluation.sample_rows and len(usable) > evaluation.sample_rows:
         # the positions X.sample(n, random_state=seed) picks in the generated program
         picked, _ = evaluation.sample(pd.Series(usable), pd.Series(usable))
-        sample_path = full_path.with_name("sample.pkl")
-        frame.iloc[picked.to_numpy()].to_pickle(sample_path)
+        sample_path = write_frame(frame, scratch / "sample", columns=columns,
+                                  numeric=numeric, rows=picked.to_numpy())
         job["data_path"] = str(sample_path)
     return job
 
@@ -287,9 +298,7 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
 
     trial_job = {**job, "evaluation": evaluation.to_dict()}
     # A shared study: workers elsewhere join while this runs; "finished" before the refit.
-    # Loading the fitted pipeline needs scikit-learn in this process: import it while the
-    # search runs, not after the refit (1-4 s that would overrun the budget).
-    threading.Thread(target=_import_for_loading, daemon=True, name="text2ml-preload").start()
+    _preload_in_background()  # already started by run(); resume starts it here
     with shared_search(study, storage, job=trial_job, budget=budget) as shared:
         search = Search(shared.study, pool, accepted, job=trial_job,
                         budget=budget, refit_scale=_refit_scale(evaluation, spec.n_rows),
@@ -348,7 +357,8 @@ def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec
     notes: list[str] = []
     scale = _refit_scale(evaluation, spec.n_rows)
     ranked = _refit_in_time(complete[:10], budget, scale, notes)
-    options: list[tuple[dict[str, Any], float]] = [(t.params, t.value) for t in ranked[:3]]
+    options: list[tuple[dict[str, Any], float, int | None]] = [
+        (t.params, t.value, t.user_attrs.get("n_iter")) for t in ranked[:3]]
     rows_path = job["refit_data_path"]
     quickest = ranked[0] if ranked else None
     if quickest is not None and job["data_path"] != rows_path and \
@@ -362,9 +372,10 @@ def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec
     if not complete:
         notes.append("No trial finished within the budget: this is the default pipeline, "
                      "not validated. Give the run a larger budget.")
-    options.append((quickest_defaults(accepted), math.nan))
+    options.append((quickest_defaults(accepted), math.nan, None))
     last_error = ""
-    for params, score in options:
+    release_memory()  # what the search freed here goes back before the refit's peak
+    for params, score, n_iter in options:
         chosen = {}
         for slot in SLOTS:
             candidate = next(c for c in accepted[slot.name] if c.name == params[slot.name])
@@ -375,18 +386,24 @@ def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec
                                    n_candidates={s: len(c) for s, c in accepted.items()})
         deadline = max(budget.end, time.monotonic() + 30.0)
         try:
-            blob = pool.call(_REFIT, {"data_path": rows_path,
-                                      "build_code": program.build_code,
-                                      "data_name": data_name, "pipeline_name": pipeline_name},
-                             deadline=deadline)
+            fitted = pool.call(_REFIT, {"data_path": rows_path,
+                                        "build_code": program.build_code,
+                                        "data_name": data_name, "pipeline_name": pipeline_name,
+                                        "boosting_iterations": n_iter},
+                               deadline=deadline)
         except Exception as exc:  # noqa: BLE001 - any failure: try the next option
             last_error = str(exc)
             notes.append(f"Refitting a pipeline on all rows failed ({last_error}); "
                          "using the next best.")
             continue
+        program = _with_settings(program, fitted["settings"], pipeline_name, n_iter)
+        blob = fitted.pop("pipeline")
         pipeline, note = load_fitted(blob, [c.origin for c, _ in chosen.values()],
                                      pipeline_name)
-        return program, (pipeline, blob), score, dict(params), notes + ([note] if note else [])
+        # Once loaded, the pickled bytes are dropped (at 1M rows a forest is 100+ MB).
+        kept = blob if pipeline is None else None
+        del blob
+        return program, (pipeline, kept), score, dict(params), notes + ([note] if note else [])
     raise Text2MLError(f"No pipeline could be fitted on all rows: {last_error}",
                        "Check the data for the problem named above.")
 
@@ -411,9 +428,24 @@ def _refit_in_time(trials: list[Any], budget: Budget, scale: float,
     return chosen + [t for t in trials if t not in chosen]
 
 
+_preload_started = threading.Event()
+
+
+def _preload_in_background() -> None:
+    """Import, once per process and on a background thread, what this process will need:
+    Optuna for the search and scikit-learn for loading the fitted pipeline. Started with
+    the run, it overlaps the workers' own imports (a fresh kernel would otherwise pay
+    these 1-4 s during the first trial, or after the refit, past the budget)."""
+    if not _preload_started.is_set():
+        _preload_started.set()
+        threading.Thread(target=_import_for_loading, daemon=True,
+                         name="text2ml-preload").start()
+
+
 def _import_for_loading() -> None:
-    """Import what unpickling a fitted pipeline needs (on a background thread)."""
+    """Import what the search and unpickling a fitted pipeline need."""
     with contextlib.suppress(Exception):
+        import optuna.samplers  # noqa: F401
         import sklearn.compose  # noqa: F401
         import sklearn.ensemble  # noqa: F401
         import sklearn.linear_model  # noqa: F401
@@ -422,22 +454,72 @@ def _import_for_loading() -> None:
 
 
 def _expected_refit(trial: Any, scale: float) -> float:
-    """Seconds a trial's pipeline is expected to take to fit on all rows."""
-    return expected_refit_seconds(float(trial.user_attrs.get("fit_seconds", 0.0)), scale)
+    """Seconds a trial's pipeline is expected to take to fit on all rows (early-stopped
+    boosting: rows x the iterations it ran, see ``refit_program``)."""
+    return expected_refit_seconds(float(trial.user_attrs.get("fit_seconds", 0.0)), scale,
+                                  boosting=bool(trial.user_attrs.get("n_iter")))
 
 
 def refit_program(context: Any, *, data_path: str, build_code: str, data_name: str,
-                  pipeline_name: str) -> bytes:
+                  pipeline_name: str, boosting_iterations: int | None = None) -> dict[str, Any]:
     """(Worker side.) Run the program's build code on the data, fit the pipeline on all
-    rows, and return it pickled by value (its functions come from the program)."""
+    rows, and return it pickled by value (its functions come from the program), with the
+    parameters set before the fit (``settings``).
+
+    ``boosting_iterations``: the ``n_iter_`` early stopping reached in the search. Gradient
+    boosting with early stopping then runs exactly that many iterations instead of holding
+    out a tenth of the rows, whose split would copy the other nine tenths (0.9 x the table
+    at 1M rows)."""
     import cloudpickle
 
     namespace: dict[str, Any] = {"__name__": "text2ml_program",
                                  data_name: context.load(data_path)}
     exec(compile(build_code, "<candidate program>", "exec"), namespace)  # noqa: S102
     pipeline = namespace[pipeline_name]
+    settings = _fixed_iterations(pipeline, boosting_iterations) if boosting_iterations else {}
+    if settings:
+        pipeline.set_params(**settings)
     pipeline.fit(namespace["X"], namespace["y"])
-    return cloudpickle.dumps(pipeline)
+    return {"pipeline": cloudpickle.dumps(pipeline), "settings": settings}
+
+
+def _fixed_iterations(pipeline: Any, n_iter: int) -> dict[str, Any]:
+    """``set_params`` arguments that turn every early-stopping gradient boosting model in an
+    unfitted pipeline into one of ``n_iter`` iterations without a held-out split."""
+    from sklearn import ensemble
+
+    boosting = (ensemble.HistGradientBoostingClassifier, ensemble.HistGradientBoostingRegressor)
+    found = {"": pipeline} if isinstance(pipeline, boosting) else {}
+    if hasattr(pipeline, "get_params"):
+        found.update({k: v for k, v in pipeline.get_params(deep=True).items()
+                      if isinstance(v, boosting)})
+    settings: dict[str, Any] = {}
+    for key, model in found.items():
+        if model.early_stopping is True or model.early_stopping == "auto":
+            prefix = f"{key}__" if key else ""
+            settings.update({f"{prefix}early_stopping": False, f"{prefix}max_iter": int(n_iter)})
+    return settings
+
+
+def _with_settings(program: Any, settings: dict[str, Any], pipeline_name: str,
+                   n_iter: int | None) -> Any:
+    """The program with the refit's ``set_params`` line before its final fit, so running the
+    cells fits the pipeline the run returns."""
+    if not settings:
+        return program
+    from .program import Cell
+
+    arguments = ", ".join(f"{k}={v!r}" for k, v in settings.items())
+    line = (f"# Boosting runs the {n_iter} iterations early stopping chose in the search, "
+            "without\n# holding rows out (that split would copy 90% of the table).\n"
+            f"{pipeline_name}.set_params({arguments})\n")
+    fit = f"{pipeline_name}.fit(X, y)\n"
+    if fit not in program.code:
+        return program
+    cells = [Cell(c.kind, c.source.replace(fit, line + fit, 1), c.role)
+             if c.role == "pipeline" else c for c in program.cells]
+    return dataclasses.replace(program, code=program.code.replace(fit, line + fit, 1),
+                               cells=cells)
 
 
 # ---------------------------------------------------------------- small helpers

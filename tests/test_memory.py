@@ -1,0 +1,301 @@
+"""What keeps a large run's memory down: the data shipped as a shared float64 mapping
+(_shipping.py), a copy-free preprocess for trees on large numeric data, the boosting refit
+without a held-out split, and no second copy of the fitted pipeline in the caller."""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import mmap
+import pickle
+from typing import Any
+
+import cloudpickle
+import numpy as np
+import pandas as pd
+import pytest
+
+import text2ml_jupyter
+from text2ml_jupyter._building import DefaultTrial, build_parts
+from text2ml_jupyter._runfolder import RunFolder
+from text2ml_jupyter._shipping import PARTS_SUFFIX, read_frame, write_frame
+from text2ml_jupyter.engine import (
+    _fixed_iterations,
+    _with_settings,
+    refit_program,
+    ship_data,
+)
+from text2ml_jupyter.evaluation import Evaluation, choose_evaluation
+from text2ml_jupyter.providers import GenerationContext
+from text2ml_jupyter.providers.offline import OfflineProvider
+from text2ml_jupyter.sandbox import WorkerContext
+from text2ml_jupyter.search import (
+    _malloc_trim,
+    boosting_iterations,
+    expected_refit_seconds,
+    release_memory,
+    score_folds,
+)
+from text2ml_jupyter.slots import SLOTS, SLOTS_BY_NAME
+from text2ml_jupyter.spec import infer_spec, training_data
+
+
+def _mixed(rows: int = 600, seed: int = 0) -> pd.DataFrame:
+    """Mostly numbers (float, int counts, an int-coded category), plus a bool, a string
+    category, text, and an int32 target; a few missing numbers."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({f"x{i}": rng.normal(size=rows) for i in range(6)})
+    frame["count"] = rng.integers(0, 40, rows)  # int, numeric role
+    frame["grade"] = rng.integers(1, 4, rows)  # int, categorical role (given below)
+    frame["flag"] = rng.random(rows) > 0.5
+    frame["city"] = rng.choice(["Oslo", "Rome", "Lima"], rows)
+    frame["note"] = rng.choice(["a long quiet road", "short", "very noisy street"], rows)
+    frame.iloc[::37, 0] = np.nan
+    signal = frame["x1"] + 0.1 * frame["count"] + (frame["city"] == "Rome")
+    frame["label"] = (signal + rng.normal(scale=0.5, size=rows) > 1).astype(np.int32)
+    frame.index = pd.RangeIndex(rows) * 3 + 7  # not the default index
+    return frame
+
+
+def _spec(frame: pd.DataFrame) -> Any:
+    return infer_spec("Predict label.", frame, target="label",
+                      roles={"grade": "categorical", "note": "text"})
+
+
+def _mapped(values: np.ndarray) -> bool:
+    """True when the array's memory is a file mapping (not read into the process)."""
+    base = values
+    while base is not None:
+        if isinstance(base, (np.memmap, mmap.mmap)):
+            return True
+        base = getattr(base, "base", None)
+    return False
+
+
+def test_worker_sees_the_shipped_frame_over_a_mapping(tmp_path) -> None:
+    frame = _mixed()
+    spec = _spec(frame)
+    job = ship_data(frame, RunFolder.create(tmp_path, "run-1"), spec,
+                    choose_evaluation(frame["label"], classification=True))
+    assert job["data_path"].endswith(PARTS_SUFFIX)
+    try:
+        loaded = WorkerContext(None).load(job["data_path"])
+    finally:
+        gc.unfreeze()  # WorkerContext freezes what exists (for a worker, the libraries)
+    assert list(loaded.columns) == [*spec.features, "label"]
+    pd.testing.assert_index_equal(loaded.index, frame.index)
+    # float64 and numeric-role ints are mapped (ints as exact float64); the rest keep dtype
+    for column in ["x0", "x1", "count"]:
+        assert loaded[column].dtype == np.float64
+        assert _mapped(loaded[column].to_numpy())
+        np.testing.assert_array_equal(loaded[column].to_numpy(), frame[column].to_numpy())
+    for column in ["grade", "flag", "city", "note", "label"]:
+        pd.testing.assert_series_equal(loaded[column], frame[column])
+    assert loaded["label"].dtype == np.int32  # the classifier's classes_ keep the user's dtype
+    # one float64 block over the mapping: a model gets it without a copy
+    numbers = loaded[[c for c in loaded.columns if loaded[c].dtype == np.float64]]
+    assert _mapped(np.asarray(numbers))
+    # the mapping is copy-on-write: a worker writing to its frame never changes the file
+    loaded.loc[loaded.index[0], "x1"] = 1e9
+    assert read_frame(job["data_path"])["x1"].iloc[0] == frame["x1"].iloc[0]
+
+
+def test_not_mostly_numeric_data_is_pickled(tmp_path) -> None:
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "s": list("abcd"), "t": list("wxyz"),
+                          "label": [True, False, True, False]})
+    path = write_frame(frame, tmp_path / "data", columns=list(frame.columns), numeric=["a"])
+    assert path.suffix == ".pkl"
+    pd.testing.assert_frame_equal(read_frame(path), frame)
+
+
+def test_a_float_target_stays_mapped_and_big_ints_stay_exact(tmp_path) -> None:
+    frame = pd.DataFrame({"a": [0.5, 1.5, 2.5], "big": [2**60, 1, 2], "n": [1, 2, 3],
+                          "price": [10.25, 11.5, 9.0]})
+    path = write_frame(frame, tmp_path / "data", columns=list(frame.columns),
+                       numeric=["a", "big", "n"])
+    loaded = read_frame(path)
+    assert loaded["big"].dtype == np.int64 and loaded["big"].iloc[0] == 2**60  # not exact
+    assert loaded["price"].dtype == np.float64 and _mapped(loaded["price"].to_numpy())
+    np.testing.assert_array_equal(loaded.to_numpy(dtype=float), frame.to_numpy(dtype=float))
+
+
+def test_sample_rows_are_written_in_the_order_picked(tmp_path) -> None:
+    frame = _mixed(200)
+    spec = _spec(frame)
+    evaluation = Evaluation(n_splits=1, stratified=True, seed=5, holdout=True, sample_rows=80)
+    job = ship_data(frame, RunFolder.create(tmp_path, "run-1"), spec, evaluation)
+    shipped = training_data(spec, read_frame(job["data_path"]))
+    expected = evaluation.sample(*training_data(spec, frame))
+    pd.testing.assert_index_equal(shipped[0].index, expected[0].index)
+    np.testing.assert_array_equal(shipped[0]["count"].to_numpy(),
+                                  expected[0]["count"].to_numpy(dtype=float))
+    pd.testing.assert_frame_equal(shipped[0].drop(columns="count"),
+                                  expected[0].drop(columns="count"))
+    pd.testing.assert_series_equal(shipped[1], expected[1])
+
+
+def _catalog(spec: Any, rows: int) -> dict[str, list[Any]]:
+    context = GenerationContext(spec=spec, n_rows=rows, n_features=len(spec.features), seed=0)
+    provider = OfflineProvider()
+    return {slot.name: provider.generate(slot, context) for slot in SLOTS}
+
+
+@pytest.mark.parametrize("model", ["hist_gradient_boosting", "logistic_regression"])
+@pytest.mark.parametrize("preprocess", ["one_hot_scaled", "ordinal"])
+def test_fitted_on_the_shipped_frame_predicts_as_fitted_on_the_users(tmp_path, preprocess: str,
+                                                                     model: str) -> None:
+    frame = _mixed(500).drop(columns=["note"])  # text makes the preprocess sparse
+    spec = infer_spec("Predict label.", frame, target="label", roles={"grade": "categorical"})
+    path = write_frame(frame, tmp_path / "data", columns=[*spec.features, "label"],
+                       numeric=spec.columns_by_role()["numeric"])
+    assert path.suffix == PARTS_SUFFIX
+    catalog = _catalog(spec, len(frame))
+    chosen = {"preprocess": preprocess, "model": model}
+    chain = [(slot, c.name, c.source, c.defaults) for slot, cands in catalog.items()
+             for c in cands if c.name == chosen.get(slot, cands[0].name)]
+
+    def fitted(data: pd.DataFrame) -> Any:
+        X, y = training_data(spec, data)
+        return build_parts(chain, lambda s, n, d: DefaultTrial(d),
+                           spec.columns_by_role())["postprocess"].fit(X, y)
+
+    X_user, _ = training_data(spec, frame)
+    on_user, on_shipped = fitted(frame), fitted(read_frame(path))
+    assert list(on_shipped.classes_) == list(on_user.classes_)
+    assert on_shipped.classes_.dtype == on_user.classes_.dtype
+    np.testing.assert_array_equal(on_shipped.predict(X_user), on_user.predict(X_user))
+    # the same up to float summation order (the mapped block is laid out row by row)
+    np.testing.assert_allclose(on_shipped.predict_proba(X_user), on_user.predict_proba(X_user),
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_large_numeric_data_offers_trees_the_data_as_it_is(tmp_path) -> None:
+    frame = pd.DataFrame({f"x{i}": np.random.default_rng(i).normal(size=300) for i in range(4)})
+    frame["n"] = np.arange(300) % 7
+    frame["label"] = (frame["x0"] > 0).astype(int)
+    spec = infer_spec("Predict label.", frame, target="label")
+    first = _catalog(spec, 1_000_000)["preprocess"][0]
+    assert first.name == "numbers_as_is"
+    assert _catalog(spec, 10_000)["preprocess"][0].name != "numbers_as_is"  # small: scaled
+    transformer = build_parts([("preprocess", first.name, first.source, {})],
+                              lambda s, n, d: DefaultTrial(d), {})["preprocess"]
+    path = write_frame(frame, tmp_path / "data", columns=list(frame.columns),
+                       numeric=["x0", "x1", "x2", "x3", "n"])
+    X = read_frame(path).drop(columns="label")
+    out = transformer.fit_transform(X)
+    assert np.shares_memory(np.asarray(out), np.asarray(X))  # no copy on the way to the model
+
+
+def _boosting(rows: int = 12_000) -> tuple[pd.DataFrame, Any, Any]:
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({f"x{i}": rng.normal(size=rows) for i in range(5)})
+    frame["label"] = (frame["x0"] + 0.5 * frame["x1"] + rng.normal(size=rows) > 0).astype(int)
+    spec = infer_spec("Predict label. Optimize ROC AUC.", frame, target="label")
+    model = next(c for c in _catalog(spec, rows)["model"] if c.name == "hist_gradient_boosting")
+    return frame, spec, model
+
+
+def test_trials_report_boosting_iterations_and_the_refit_runs_them() -> None:
+    frame, spec, model = _boosting()
+    as_is = ("from sklearn.preprocessing import FunctionTransformer\n\n"
+             "def build_preprocess(trial, columns):\n    return FunctionTransformer()\n")
+    chain = [("preprocess", "p", as_is, {}),
+             ("features", "f", "def build_features(trial):\n    return 'passthrough'\n", {}),
+             ("model", model.name, model.source, model.defaults),
+             ("postprocess", "q", "def build_postprocess(trial, pipeline):\n    return pipeline\n",
+              {})]
+    estimator = build_parts(chain, lambda s, n, d: DefaultTrial(d), {})["postprocess"]
+    X, y = training_data(spec, frame)
+    splits = [(np.arange(9_000), np.arange(9_000, 12_000))]
+    out = score_folds(estimator, X, y, splits, spec, lambda running, fold: False)
+    n_iter = out["n_iter"]
+    assert 0 < n_iter < 1000  # early stopping ended it
+    assert boosting_iterations(estimator) == []  # unfitted: nothing ran
+    settings = _fixed_iterations(estimator, n_iter)
+    assert settings == {"model__early_stopping": False, "model__max_iter": n_iter}
+    # early-stopped boosting scales with rows x iterations only
+    assert expected_refit_seconds(2.0, 10.0, boosting=True) < expected_refit_seconds(2.0, 10.0)
+
+
+def test_refit_program_fits_the_fixed_iterations_and_the_program_says_so(tmp_path) -> None:
+    frame, _, model = _boosting()
+    build_code = (model.source + "\n\nfrom sklearn.pipeline import Pipeline\n"
+                  "data = df.dropna(subset=['label'])\nX = data.drop(columns='label')\n"
+                  "y = data['label']\npipeline = Pipeline([('model', build_model(None))])\n")
+    build_code = build_code.replace('trial.suggest_float("learning_rate", 0.03, 0.3, log=True)',
+                                    "0.1")
+    for name in ("max_leaf_nodes", "min_samples_leaf", "l2_regularization"):
+        build_code = _literal(build_code, name)
+
+    class Context:
+        def load(self, path: str) -> pd.DataFrame:
+            return frame
+
+    fitted = refit_program(Context(), data_path="x", build_code=build_code, data_name="df",
+                           pipeline_name="pipeline", boosting_iterations=37)
+    assert fitted["settings"] == {"model__early_stopping": False, "model__max_iter": 37}
+    pipeline = pickle.loads(fitted["pipeline"])
+    assert pipeline.named_steps["model"].n_iter_ == 37
+    plain = refit_program(Context(), data_path="x", build_code=build_code, data_name="df",
+                          pipeline_name="pipeline")
+    assert plain["settings"] == {}
+
+    from text2ml_jupyter.program import Cell, Program
+
+    program = Program(code="x = 1\npipeline.fit(X, y)\n", build_code="",
+                      cells=[Cell("code", "x = 1\npipeline.fit(X, y)\n", "pipeline")])
+    changed = _with_settings(program, fitted["settings"], "pipeline", 37)
+    line = "pipeline.set_params(model__early_stopping=False, model__max_iter=37)\n"
+    assert line + "pipeline.fit(X, y)\n" in changed.code
+    assert line in changed.cells[0].source and "37 iterations" in changed.code
+
+
+def _literal(code: str, name: str) -> str:
+    """Replace ``trial.suggest_*("name", ...)`` by a literal (a hand-made build code)."""
+    import re
+
+    return re.sub(rf'trial\.suggest_\w+\("{name}"[^)]*\)', "20" if "leaf" in name else "1.0",
+                  code)
+
+
+def test_the_caller_keeps_the_loaded_pipeline_not_its_bytes(tmp_path) -> None:
+    frame = _mixed(300).drop(columns=["note"])
+    result = text2ml_jupyter.run("Predict label.", frame, time_budget=10, run_dir=tmp_path,
+                                 n_workers=1)
+    assert result.pipeline is not None
+    assert result.pipeline_blob is None
+    assert result.load_pipeline() is result.pipeline
+    # the run shipped a mapping (.npy + .parts) and removed it at the end
+    spec = result.spec
+    shipped = write_frame(frame, tmp_path / "check", columns=[*spec.features, spec.target],
+                          numeric=spec.columns_by_role()["numeric"])
+    assert shipped.suffix == PARTS_SUFFIX
+    assert [p.name for p in result.run_dir.rglob("*") if p.suffix in (".npy", ".parts")] == []
+    # a pipeline left unloaded (LLM-written code) keeps its bytes until it is loaded
+    unloaded = dataclasses.replace(result, pipeline=None,
+                                   pipeline_blob=cloudpickle.dumps(result.pipeline))
+    rows = frame.drop(columns=["label"])
+    np.testing.assert_array_equal(unloaded.load_pipeline().predict(rows),
+                                  result.pipeline.predict(rows))
+    assert unloaded.pipeline_blob is None
+    assert SLOTS_BY_NAME["model"].name in result.chosen
+
+
+def _anon_mb() -> float:
+    with open("/proc/self/status") as status:
+        line = next(x for x in status if x.startswith("RssAnon:"))
+    return int(line.split()[1]) / 1024
+
+
+@pytest.mark.skipif(release_memory is None or _malloc_trim() is None, reason="glibc only")
+def test_a_worker_gives_freed_memory_back_after_a_trial() -> None:
+    # blocks freed in the middle of the heap (a few kB: malloc's, not Python's or mmap's)
+    # stay with the process until trimmed
+    keep, drop = [], []
+    for i in range(30_000):
+        (keep if i % 50 == 0 else drop).append(bytes(4000))
+    del drop
+    before = _anon_mb()
+    release_memory()
+    assert before - _anon_mb() > 50
+    assert len(keep) == 600
