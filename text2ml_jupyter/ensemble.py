@@ -396,9 +396,12 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
                      "single pipeline was refitted.")
         return None
     if len(selection.members) < 2:
+        earlier = "" if any(e.number == best.number for e in entries) else (
+            " (the best trial's predictions were not kept: it ran in an earlier session "
+            "or another process)")
         notes.append(f"Ensemble selection (greedy, on the out-of-fold predictions of "
                      f"{len(selection.pool)} trials) found no blend better than the best "
-                     f"single pipeline: trial {best.number} was refitted.")
+                     f"single pipeline{earlier}: trial {best.number} was refitted.")
         return None
     members = [(by_number[n], w) for n, w in selection.members]
     seconds = sum(expected_refit(t) for t, _ in members)
