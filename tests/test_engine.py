@@ -102,8 +102,11 @@ def test_code_reproduces_the_score_in_a_fresh_interpreter(titanic_result, tmp_pa
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["fitted"]
+    # an ensemble's score comes from its members' float32 out-of-fold predictions
+    # (ensemble.py): equal up to their rounding; a single pipeline's to the last digit
+    tolerance = {"rel": 1e-3} if titanic_result.members else {"abs": 1e-9}
     assert float(np.mean(report["scores"])) == pytest.approx(titanic_result.best_score,
-                                                             abs=1e-9)
+                                                             **tolerance)
     assert "text2ml_jupyter" not in titanic_result.code
 
 

@@ -83,6 +83,9 @@ class Result:
     elapsed: float
     n_trials: int
     notes: list[str] = field(default_factory=list)
+    # an ensemble's members, best trial first: {trial, weight, score, params, threshold};
+    # empty for a single pipeline (then chosen/best_params are it; else its best member)
+    members: list[dict[str, Any]] = field(default_factory=list)
     program: Any = None  # the program.Program behind code and cells
     usage: Any = None  # LLM calls, tokens and cost (providers._usage.Usage), if an LLM wrote
     # The pickled pipeline as the worker sent it, kept only while ``pipeline`` is not loaded
@@ -108,6 +111,9 @@ class Result:
         for slot, name in self.chosen.items():
             candidate = by_key.get(f"{slot}.{name}")
             lines.append(f"  {slot}: {candidate.description if candidate else name}")
+        if self.members:
+            lines.append(f"  an ensemble of {len(self.members)} pipelines (trial: weight): "
+                         + ", ".join(f"{m['trial']}: {m['weight']}" for m in self.members))
         if self.usage is not None:
             lines.append(self.usage.summary())
         lines += [f"Note: {note}" for note in self.notes]
@@ -297,12 +303,19 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
     from .distributed import shared_search
 
     trial_job = {**job, "evaluation": evaluation.to_dict()}
+    from . import ensemble
+
+    store = ensemble.PredictionStore(spec.direction) \
+        if ensemble.enabled(evaluation, spec.n_rows) else None
+    if store is not None:
+        trial_job["keep_predictions"] = True
     # A shared study: workers elsewhere join while this runs; "finished" before the refit.
     _preload_in_background()  # already started by run(); resume starts it here
     with shared_search(study, storage, job=trial_job, budget=budget) as shared:
         search = Search(shared.study, pool, accepted, job=trial_job,
                         budget=budget, refit_scale=_refit_scale(evaluation, spec.n_rows),
-                        on_trial=lambda t: trial_event(emit, study, t, budget), stop=stop)
+                        on_trial=lambda t: trial_event(emit, study, t, budget), stop=stop,
+                        predictions=store)
         search.run()
     if storage is None:
         from ._journal import sync
@@ -319,7 +332,9 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
     emit_stage(emit, budget, "refit", "Refitting the best pipeline on all rows")
     program, (pipeline, blob), best_score, params, notes = _refit_best(
         study, accepted, spec, evaluation, pool=pool, job=job, budget=budget,
-        data_name=data_name, pipeline_name=pipeline_name, run_id=folder.run_id)
+        data_name=data_name, pipeline_name=pipeline_name, run_id=folder.run_id,
+        predictions=store)
+    members = list(getattr(program, "members", []))
     chosen = {slot: params[slot] for slot in (s.name for s in SLOTS)}
     notes += notes_from_search
     if stop.is_set():
@@ -330,11 +345,11 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
                     run_dir=folder.path, evaluation=evaluation, chosen=chosen,
                     best_params=params, elapsed=budget.elapsed(),
                     n_trials=sum(t.state.is_finished() for t in study.trials),
-                    notes=notes, program=program, pipeline_blob=blob)
+                    notes=notes, members=members, program=program, pipeline_blob=blob)
     folder.write_text("program.py", program.code)
     folder.write_json("result.json", {
         "best_score": None if math.isnan(best_score) else best_score, "metric": spec.metric,
-        "chosen": chosen, "params": params, "elapsed": result.elapsed,
+        "chosen": chosen, "params": params, "members": members, "elapsed": result.elapsed,
         "n_trials": result.n_trials, "evaluation": evaluation.to_dict(), "notes": notes,
         "data_name": data_name, "pipeline_name": pipeline_name,
         "storage": public_storage(storage)})  # a URL's password is never written
@@ -344,10 +359,11 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
 
 def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec,
                 evaluation: Evaluation, *, pool: WorkerPool, job: dict[str, Any],
-                budget: Budget, data_name: str, pipeline_name: str,
-                run_id: str) -> tuple[Any, Any, float, dict[str, Any], list[str]]:
+                budget: Budget, data_name: str, pipeline_name: str, run_id: str,
+                predictions: Any = None) -> tuple[Any, Any, float, dict[str, Any], list[str]]:
     """Assemble the program of the best trial and fit it on all rows in a worker; if that
-    fails, fall back to the next best trials, then to the default combination."""
+    fails, fall back to the next best trials, then to the default combination. With the
+    trials' out-of-fold ``predictions`` (small data), first an ensemble (ensemble.py)."""
     from optuna.trial import TrialState
 
     from .program import assemble_program
@@ -372,6 +388,15 @@ def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec
     if not complete:
         notes.append("No trial finished within the budget: this is the default pipeline, "
                      "not validated. Give the run a larger budget.")
+    if predictions is not None and rows_path == job["refit_data_path"]:
+        from .ensemble import refit_ensemble
+
+        done = refit_ensemble(predictions, complete, accepted, spec, evaluation, pool=pool,
+                              job=job, budget=budget, data_name=data_name,
+                              pipeline_name=pipeline_name, run_id=run_id, notes=notes,
+                              expected_refit=lambda t: _expected_refit(t, scale))
+        if done is not None:
+            return done
     options.append((quickest_defaults(accepted), math.nan, None))
     last_error = ""
     release_memory()  # what the search freed here goes back before the refit's peak

@@ -41,7 +41,7 @@ __all__ = ["Cell", "Program", "assemble_program", "bind_hyperparameters", "cells
 
 CELL_KINDS = ("markdown", "code")
 CELL_ROLES = ("summary", "setup", "preprocess", "features", "model", "postprocess",
-              "pipeline", "predict", "load")
+              "pipeline", "predict", "load", "member")  # member: an ensemble's (ensemble.py)
 
 # Names the program's own code binds at module level; candidates' names yield to them.
 _OWN_NAMES = ("TARGET", "COLUMNS", "FEATURES", "data", "X", "y", "X_eval", "y_eval", "cv",

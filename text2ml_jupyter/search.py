@@ -149,8 +149,9 @@ class Search:
     def __init__(self, study: Any, pool: WorkerPool, accepted: dict[str, list[Candidate]], *,
                  job: dict[str, Any], budget: Budget, refit_scale: float,
                  on_trial: Callable[[Any], None] = lambda t: None,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, predictions: Any = None) -> None:
         self.study = study
+        self.predictions = predictions  # ensemble.PredictionStore: out-of-fold predictions
         self.pool = pool
         self.accepted = accepted
         self.job = job
@@ -264,6 +265,9 @@ class Search:
         trial.set_user_attr("fold_scores", out["fold_scores"])
         if out.get("n_iter"):  # early-stopped boosting: the refit runs this many iterations
             trial.set_user_attr("n_iter", out["n_iter"])
+        if self.predictions is not None:  # kept here, not in the journal (ensemble.py)
+            self.predictions.add(trial.number, out["score"], trial.params,
+                                 out.get("predictions"))
         return TrialState.COMPLETE, out["score"]
 
     def _trial_limit(self) -> float:
@@ -334,7 +338,8 @@ class Search:
 
 def evaluate_trial(context: Any, *, data_path: str, spec: dict[str, Any],
                    chain: list[tuple[str, str, str, dict[str, Any]]],
-                   evaluation: dict[str, Any], **_job: Any) -> dict[str, Any]:
+                   evaluation: dict[str, Any], keep_predictions: bool = False,
+                   **_job: Any) -> dict[str, Any]:
     """Score one combination fold by fold, as ``cross_val_score`` would; report the running
     mean after each fold and stop early when the caller says prune."""
     from ._building import RemoteTrial, build_parts, load_training_data
@@ -352,7 +357,8 @@ def evaluate_trial(context: Any, *, data_path: str, spec: dict[str, Any],
     splits = list(protocol.splitter().split(X, y))
     try:
         return score_folds(parts["postprocess"], X, y, splits, task,
-                           lambda running, fold: context.ask(("report", running, fold)))
+                           lambda running, fold: context.ask(("report", running, fold)),
+                           predictions=keep_predictions)
     finally:
         del parts
         release_memory()
@@ -383,18 +389,23 @@ def _malloc_trim() -> Any:
 
 
 def score_folds(estimator: Any, X: Any, y: Any, splits: list[Any], task: Any,
-                should_prune: Callable[[float, int], bool]) -> dict[str, Any]:
+                should_prune: Callable[[float, int], bool], *,
+                predictions: bool = False) -> dict[str, Any]:
     """Fit and score a clone per fold, as ``cross_val_score`` would; after every fold but
     the last, ``should_prune(running mean, fold)`` may stop it (``{"pruned": True}``).
+    With ``predictions``, the result also holds each fold's validation predictions and
+    row positions (``"predictions"``, packed small: ensemble.py).
     Also what benchmarks/overhead.py's plain Optuna loop scores with."""
     import numpy as np
     from sklearn.base import clone
 
+    from .ensemble import fold_outputs, pack_predictions
     from .metrics import get_metric
 
     metric = get_metric(task.metric)
     scorer = metric.scorer(task.task_type, task.pos_label)
     raw: list[float] = []
+    kept: list[Any] = []  # with predictions: each fold's (positions, outputs, classes)
     fit_seconds: list[float] = []
     iterations: list[int] = []
     for fold, (train, valid) in enumerate(splits):
@@ -407,6 +418,8 @@ def score_folds(estimator: Any, X: Any, y: Any, splits: list[Any], task: Any,
             raise CandidateError(f"the score on fold {fold + 1} is {value} "
                                  "(NaN or infinite predictions?)")
         raw.append(value)
+        if predictions:
+            kept.append(fold_outputs(fitted, X.iloc[valid], valid, task.task_type))
         running = metric.from_scorer(task.task_type, float(np.mean(raw)))
         if fold < len(splits) - 1 and should_prune(running, fold):
             return {"pruned": True, "step": fold}
@@ -415,6 +428,8 @@ def score_folds(estimator: Any, X: Any, y: Any, splits: list[Any], task: Any,
            "fit_seconds": round(float(np.mean(fit_seconds)), 4)}
     if iterations:
         out["n_iter"] = max(iterations)
+    if predictions:
+        out["predictions"] = pack_predictions(kept)
     return out
 
 

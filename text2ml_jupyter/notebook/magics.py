@@ -236,7 +236,8 @@ class Text2ML(Magics):
                           memory_limit_mb=self.memory_limit_mb or None)
 
         result, view = yield from self._live(work, budget)
-        changed = last.result is None or result.best_params != last.result.best_params
+        changed = last.result is None or result.best_params != last.result.best_params \
+            or getattr(result, "members", []) != getattr(last.result, "members", [])
         self.last = _LastRun(result, found, last.anchor, view.progress, last.extra_cells)
         _bind_pipeline(self.shell.user_ns, result)
         insert = margs.merged(args.insert, self.insert)
