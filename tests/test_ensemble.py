@@ -24,7 +24,6 @@ from sklearn.datasets import load_diabetes, make_classification
 
 import text2ml_jupyter
 from text2ml_jupyter._ensemble_program import assemble_ensemble_program
-from text2ml_jupyter._building import exec_candidate
 from text2ml_jupyter.candidates import Candidate
 from text2ml_jupyter.engine import refit_program
 from text2ml_jupyter.ensemble import (
@@ -347,19 +346,12 @@ def _oof(chosen: dict[str, Any], spec: TaskSpec, X: pd.DataFrame, y: pd.Series,
          splits: list[Any]) -> np.ndarray:
     """A member's out-of-fold outputs, as the search's score_folds records them."""
     import optuna
-    from sklearn.pipeline import Pipeline
 
-    parts = {}
-    for slot, (candidate, params) in chosen.items():
-        builder = exec_candidate(slot, candidate.name, candidate.source)
-        trial = optuna.trial.FixedTrial(params)
-        if slot == "preprocess":
-            parts[slot] = builder(trial, spec.columns_by_role())
-        elif slot == "postprocess":
-            parts[slot] = builder(trial, Pipeline([(s, parts[s]) for s in
-                                                   ("preprocess", "features", "model")]))
-        else:
-            parts[slot] = builder(trial)
+    from text2ml_jupyter._building import build_parts
+
+    chain = [(slot, c.name, c.source, params) for slot, (c, params) in chosen.items()]
+    parts = build_parts(chain, lambda s, n, params: optuna.trial.FixedTrial(params),
+                        spec.columns_by_role())
     out = score_folds(parts["postprocess"], X, y, splits, spec, lambda v, f: False,
                       predictions=True)["predictions"]
     return np.frombuffer(out["values"], dtype=np.float32).reshape(-1, out["width"])

@@ -199,16 +199,7 @@ def _modules(trial: Any) -> str:
 def _summary_markdown(spec: Any, members: Sequence[Any], evaluation: Any,
                       score: float | None, run_id: str, metric: Any,
                       threshold: float | None) -> str:
-    better = "higher is better" if spec.direction == "maximize" else "lower is better"
-    task = _p._TASK_LABELS.get(spec.task_type, spec.task_type)
-    if spec.classes:
-        task += f", {len(spec.classes)} classes"
-    lines = ["## Text-to-ML program", ""]
-    lines += [f"> {line}" if line.strip() else ">" for line in spec.text.strip().split("\n")]
-    lines += ["", "| | |", "|---|---|",
-              f"| **Target** | `{_p._md(spec.target)}` ({_p._md(task)}) |",
-              f"| **Metric** | {_p._md(spec.metric_label())}, {better} |",
-              f"| **Validation** | {_p._md(evaluation.describe())} |"]
+    lines = _p.summary_header(spec, evaluation)
     if score is not None:
         lines.append(f"| **Ensemble CV score** | {score:.4f} (optimistic: the weights were "
                      "chosen on the same out-of-fold predictions) |")

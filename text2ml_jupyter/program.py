@@ -514,21 +514,27 @@ def _module_lines(chosen: Mapping[str, tuple[Candidate, Any]],
     return rows
 
 
-def _summary_markdown(spec: TaskSpec, chosen: Mapping[str, tuple[Candidate, Any]],
-                      evaluation: Evaluation, best_score: float | None, run_id: str,
-                      n_candidates: Mapping[str, int] | None) -> str:
+def summary_header(spec: TaskSpec, evaluation: Evaluation) -> list[str]:
+    """The summary cell's title, the task's text and its target / metric / validation rows
+    (shared by the single-pipeline and the ensemble program)."""
     better = "higher is better" if spec.direction == "maximize" else "lower is better"
     task = _TASK_LABELS.get(spec.task_type, spec.task_type)
     if spec.classes:
         task += f", {len(spec.classes)} classes"
-    rows = f"{spec.n_rows}" + (f" ({spec.n_rows_dropped} dropped: missing target)"
-                               if spec.n_rows_dropped else "")
     lines = ["## Text-to-ML program", ""]
     lines += [f"> {line}" if line.strip() else ">" for line in spec.text.strip().split("\n")]
-    lines += ["", "| | |", "|---|---|",
-              f"| **Target** | `{_md(spec.target)}` ({_md(task)}) |",
-              f"| **Metric** | {_md(spec.metric_label())}, {better} |",
-              f"| **Validation** | {_md(evaluation.describe())} |"]
+    return lines + ["", "| | |", "|---|---|",
+                    f"| **Target** | `{_md(spec.target)}` ({_md(task)}) |",
+                    f"| **Metric** | {_md(spec.metric_label())}, {better} |",
+                    f"| **Validation** | {_md(evaluation.describe())} |"]
+
+
+def _summary_markdown(spec: TaskSpec, chosen: Mapping[str, tuple[Candidate, Any]],
+                      evaluation: Evaluation, best_score: float | None, run_id: str,
+                      n_candidates: Mapping[str, int] | None) -> str:
+    rows = f"{spec.n_rows}" + (f" ({spec.n_rows_dropped} dropped: missing target)"
+                               if spec.n_rows_dropped else "")
+    lines = summary_header(spec, evaluation)
     if best_score is not None:
         lines.append(f"| **Best score** | {best_score:.4f} |")
     lines += [f"| **Rows** | {rows} |", f"| **Features** | {len(spec.features)} columns |",
