@@ -30,7 +30,7 @@ from text2ml_jupyter.candidates import FAILED, PASSED
 from text2ml_jupyter.errors import Text2MLError
 from text2ml_jupyter.providers import get_provider
 from text2ml_jupyter.providers.offline import OfflineProvider
-from text2ml_jupyter.slots import MODEL
+from text2ml_jupyter.slots import MODEL, SLOTS
 
 SECRET = "sk-test-SECRET-0123456789abcdef"
 PIECES = {SECRET[i:i + 8] for i in range(len(SECRET) - 7)}  # every 8-character piece
@@ -315,8 +315,10 @@ def test_realistic_run_returns_a_fitted_pipeline(realistic) -> None:
     assert result.spec.columns["passenger_name"] == "identifier"
     pipeline = result.pipeline
     if pipeline is None:  # the winner holds LLM-written code: loaded only when asked
+        chosen = [result.chosen] + [{s.name: m["params"][s.name] for s in SLOTS}
+                                    for m in result.members]  # an ensemble: any member's
         assert any(by_key(result)[f"{slot}.{name}"].origin == "openai"
-                   for slot, name in result.chosen.items())
+                   for combination in chosen for slot, name in combination.items())
         assert any("run the inserted cells" in note for note in result.notes)
         pipeline = result.load_pipeline()
     new_rows = realistic.data.drop(columns=["survived"]).head(25)

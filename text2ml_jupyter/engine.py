@@ -184,7 +184,6 @@ def run(
     run_id = new_run_id()
     folder = RunFolder.create(Path(run_dir or ".text2ml"), run_id)
     workers = n_workers or max(1, min(os.cpu_count() or 1, 8))
-    _preload_in_background()
     # Workers start now: their imports overlap with understanding the task.
     pool = WorkerPool(workers, folder.scratch, Limits(memory_limit_mb or _default_memory(workers)))
     try:
@@ -305,18 +304,28 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
     trial_job = {**job, "evaluation": evaluation.to_dict()}
     from . import ensemble
 
+    # Not for a shared study: other processes' trials send their predictions nowhere.
     store = ensemble.PredictionStore(spec.direction) \
-        if ensemble.enabled(evaluation, spec.n_rows) else None
+        if ensemble.enabled(evaluation, spec.n_rows) and storage is None else None
     if store is not None:
         trial_job["keep_predictions"] = True
+    def on_trial(trial: Any) -> None:
+        trial_event(emit, study, trial, budget)
+        _preload_in_background()  # after the first trial: it never delays the first best
+
+    # ... or, if no trial finishes soon, in time before the refit (see _should_kill)
+    latest = budget.remaining() - max(1.0, 0.1 * budget.seconds) - _PRELOAD_SECONDS
+    fallback = threading.Timer(max(0.0, latest), _preload_in_background)
+    fallback.daemon = True
+    fallback.start()
     # A shared study: workers elsewhere join while this runs; "finished" before the refit.
-    _preload_in_background()  # already started by run(); resume starts it here
     with shared_search(study, storage, job=trial_job, budget=budget) as shared:
         search = Search(shared.study, pool, accepted, job=trial_job,
                         budget=budget, refit_scale=_refit_scale(evaluation, spec.n_rows),
-                        on_trial=lambda t: trial_event(emit, study, t, budget), stop=stop,
-                        predictions=store)
+                        on_trial=on_trial, stop=stop, predictions=store)
         search.run()
+    fallback.cancel()
+    _preload_in_background()  # a stopped search: still before the refit
     if storage is None:
         from ._journal import sync
 
@@ -454,13 +463,14 @@ def _refit_in_time(trials: list[Any], budget: Budget, scale: float,
 
 
 _preload_started = threading.Event()
+_PRELOAD_SECONDS = 4.0  # scikit-learn's first import in a busy kernel takes 1-4 s
 
 
 def _preload_in_background() -> None:
-    """Import, once per process and on a background thread, what this process will need:
-    Optuna for the search and scikit-learn for loading the fitted pipeline. Started with
-    the run, it overlaps the workers' own imports (a fresh kernel would otherwise pay
-    these 1-4 s during the first trial, or after the refit, past the budget)."""
+    """Import, once per process and on a background thread, what loading the fitted
+    pipeline needs (scikit-learn: 1-4 s in a fresh kernel, which after the refit would
+    overrun the budget). Started during the search, once the first trial is in: earlier,
+    it would compete with the first trial (and an LLM's answers) for the kernel's CPU."""
     if not _preload_started.is_set():
         _preload_started.set()
         threading.Thread(target=_import_for_loading, daemon=True,
@@ -468,9 +478,8 @@ def _preload_in_background() -> None:
 
 
 def _import_for_loading() -> None:
-    """Import what the search and unpickling a fitted pipeline need."""
+    """Import what unpickling a fitted pipeline needs."""
     with contextlib.suppress(Exception):
-        import optuna.samplers  # noqa: F401
         import sklearn.compose  # noqa: F401
         import sklearn.ensemble  # noqa: F401
         import sklearn.linear_model  # noqa: F401
