@@ -530,3 +530,32 @@ def test_engine_run_string_labels_with_a_threshold(tmp_path: Path) -> None:
     assert any(c.name == "decision_threshold" for c in result.candidates)
     _check_result(result, frame, tmp_path)
     assert set(result.pipeline.predict(frame.head(30))) <= {"yes", "no"}
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_the_search_reserves_refit_time_for_an_ensembles_members(direction: str) -> None:
+    """With predictions kept, the reserve covers the best trial of every model (an
+    ensemble's members come from those), not only the best trial."""
+    import optuna
+
+    from text2ml_jupyter.search import Budget, Search, create_study, expected_refit_seconds
+
+    study = create_study(direction=direction, seed=0)
+    good, bad = (1.0, 2.0) if direction == "minimize" else (2.0, 1.0)
+    for model, value, fit in [("forest", good, 3.0), ("forest", bad, 9.0),
+                              ("ridge", bad, 1.0), ("svr", bad, 2.0)]:
+        study.add_trial(optuna.trial.create_trial(
+            params={"model": model},
+            distributions={"model": optuna.distributions.CategoricalDistribution(
+                ["forest", "ridge", "svr"])},
+            value=value, user_attrs={"fit_seconds": fit}))
+    pool = SimpleNamespace(start_seconds=0.0)
+    budget = Budget(1000.0)
+    search = Search(study, pool, {}, job={}, budget=budget, refit_scale=1.25)
+    search._update_reserve()
+    assert budget.reserve == pytest.approx(expected_refit_seconds(3.0, 1.25) + 0.5)
+    search = Search(study, pool, {}, job={}, budget=budget, refit_scale=1.25,
+                    predictions=object())
+    search._update_reserve()
+    assert budget.reserve == pytest.approx(
+        sum(expected_refit_seconds(f, 1.25) for f in (3.0, 1.0, 2.0)) + 0.5)

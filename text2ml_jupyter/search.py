@@ -318,20 +318,31 @@ class Search:
         return time.monotonic() > limit
 
     def _update_reserve(self) -> None:
-        """Keep enough time for refitting the best pipeline on all rows."""
+        """Keep enough time for refitting the best pipeline on all rows (with an ensemble
+        possible, the best trial of each model: its members come from those)."""
         try:
             best = self.study.best_trial
         except ValueError:
             return
-        fit = float(best.user_attrs.get("fit_seconds", 0.0))
-        boosting = bool(best.user_attrs.get("n_iter"))
+        refits = [best]
+        if self.predictions is not None:
+            from optuna.trial import TrialState
+
+            sign = 1.0 if self.study.direction.name == "MAXIMIZE" else -1.0
+            per_model: dict[Any, Any] = {}
+            for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                model = trial.params.get("model")
+                if model not in per_model or sign * trial.value > sign * per_model[model].value:
+                    per_model[model] = trial
+            refits = list(per_model.values()) or refits
+        expected = sum(expected_refit_seconds(float(t.user_attrs.get("fit_seconds", 0.0)),
+                                              self.refit_scale,
+                                              boosting=bool(t.user_attrs.get("n_iter")))
+                       for t in refits)
         # the fit on all rows, building the program and shipping the fitted pipeline, and
         # starting a worker if the end of the search had to stop them all
         overhead = 0.5 + self.pool.start_seconds
-        self.budget.reserve = min(
-            max(2.0, expected_refit_seconds(fit, self.refit_scale, boosting=boosting)
-                     + overhead),
-            0.5 * self.budget.seconds)
+        self.budget.reserve = min(max(2.0, expected + overhead), 0.5 * self.budget.seconds)
 
 
 # ---------------------------------------------------------------- worker's side
