@@ -33,7 +33,10 @@ from text2ml_jupyter.providers.offline import OfflineProvider
 from text2ml_jupyter.slots import MODEL, SLOTS
 
 SECRET = "sk-test-SECRET-0123456789abcdef"
-PIECES = {SECRET[i:i + 8] for i in range(len(SECRET) - 7)}  # every 8-character piece
+# Every 8-character piece, but not the all-digit ones: those occur in plain numbers
+# (an intermediate score of 46/81 = 0.5679012345679012 holds "01234567").
+PIECES = {piece for piece in (SECRET[i:i + 8] for i in range(len(SECRET) - 7))
+          if not piece.isdigit()}
 TASK = "Predict whether a passenger survived. Optimize F1."
 NAME = "Passenger Quokkafield-"  # a distinctive value in every row of passenger_name
 SPEC_SYSTEM = "decide what to predict"  # in the system prompt of the spec question only
