@@ -11,7 +11,6 @@ import pickle
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from _programs import run_standalone
 from sklearn import metrics as skm
 from sklearn.datasets import load_diabetes, make_classification
 
@@ -399,14 +399,7 @@ def test_ensemble_program_runs_standalone_and_reproduces_the_refit(kind: str,
         if kind == "binary" else [None] * len(members)
     expected_score = scorer(blend, blend_threshold(thresholds, weights))
 
-    data.to_pickle(tmp_path / "data.pkl")
-    (tmp_path / "program.py").write_text(code, encoding="utf-8")
-    runner = textwrap.dedent("""\
-        import json, sys
-        import pandas as pd
-        namespace = {"table": pd.read_pickle(sys.argv[1])}
-        with open(sys.argv[2], encoding="utf-8") as f:
-            exec(compile(f.read(), sys.argv[2], "exec"), namespace)
+    report, lines = run_standalone(code, data, tmp_path, data_name="table", report="""\
         p = namespace["pipeline"]
         X = namespace["X"]
         out = {"scores": [float(s) for s in namespace["scores"]],
@@ -415,13 +408,6 @@ def test_ensemble_program_runs_standalone_and_reproduces_the_refit(kind: str,
             out["proba"] = p.predict_proba(X).tolist()
         print(json.dumps(out))
         """)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([sys.executable, "-I", "-c", runner, str(tmp_path / "data.pkl"),
-                           str(tmp_path / "program.py")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.strip().splitlines()
-    report = json.loads(lines[-1])
     metric = get_metric(spec.metric)
     printed = metric.from_scorer(spec.task_type, float(np.mean(report["scores"])))
     assert printed == pytest.approx(expected_score, rel=1e-5)

@@ -4,9 +4,7 @@ that the standalone program reproduces the search's score in a fresh interpreter
 from __future__ import annotations
 
 import ast
-import json
 import math
-import os
 import subprocess
 import sys
 import textwrap
@@ -17,6 +15,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from _programs import run_standalone
 from sklearn.base import clone
 from sklearn.datasets import load_diabetes, make_classification
 from sklearn.exceptions import NotFittedError
@@ -442,23 +441,10 @@ def test_program_reproduces_the_engine_score_in_a_fresh_interpreter(
         case: Any, tmp_path: Path) -> None:
     name, data, spec, evaluation = case
     program = _assemble(spec, evaluation, data_name="table")
-    data.to_pickle(tmp_path / "data.pkl")
-    (tmp_path / "program.py").write_text(program.code, encoding="utf-8")
-    runner = textwrap.dedent("""\
-        import json, sys
-        import pandas as pd
-        namespace = {"table": pd.read_pickle(sys.argv[1])}
-        with open(sys.argv[2], encoding="utf-8") as f:
-            exec(compile(f.read(), sys.argv[2], "exec"), namespace)
+    report, lines = run_standalone(program.code, data, tmp_path, data_name="table", report="""\
         print(json.dumps({"score": float(namespace["scores"].mean())}))
         """)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([sys.executable, "-I", "-c", runner, str(tmp_path / "data.pkl"),
-                           str(tmp_path / "program.py")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.strip().splitlines()
-    score = json.loads(lines[-1])["score"]
+    score = report["score"]
     assert score == pytest.approx(_engine_score(spec, data, evaluation), abs=1e-9)
     metric = get_metric(spec.metric)
     printed = next(line for line in lines if line.startswith("Validation "))
