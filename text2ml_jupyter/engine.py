@@ -478,13 +478,11 @@ def _preload_in_background() -> None:
 
 
 def _import_for_loading() -> None:
-    """Import what unpickling a fitted pipeline needs."""
+    """Import what unpickling a fitted pipeline needs: the libraries a worker starts with."""
+    from .sandbox import _import_libraries
+
     with contextlib.suppress(Exception):
-        import sklearn.compose  # noqa: F401
-        import sklearn.ensemble  # noqa: F401
-        import sklearn.linear_model  # noqa: F401
-        import sklearn.pipeline  # noqa: F401
-        import sklearn.preprocessing  # noqa: F401
+        _import_libraries()
 
 
 def _expected_refit(trial: Any, scale: float) -> float:
