@@ -28,7 +28,7 @@ from text2ml_jupyter.providers.cache import ResponseCache
 from text2ml_jupyter.providers.openai import (LLMSettings, LLMUnavailable, OpenAIProvider,
                                               scrub)
 from text2ml_jupyter.providers.prompts import generate_messages, schema_summary
-from text2ml_jupyter.slots import ALLOWED_IMPORTS, FEATURES, MODEL, PREPROCESS
+from text2ml_jupyter.slots import FEATURES, MODEL, PREPROCESS, allowed_imports
 from text2ml_jupyter.spec import TaskSpec
 
 SECRET = "sk-test-SECRET-1234567890"
@@ -170,7 +170,7 @@ def test_generation_prompt_carries_contract_upstream_and_spec() -> None:
     assert MODEL.contract in user and "def build_model(trial)" in user
     assert "columns['numeric'] (1): age" in user  # column roles stand in for the summary
     assert "Target: 'churn' (binary)" in user and "F1" in user and "random_state: 7" in user
-    assert ", ".join(ALLOWED_IMPORTS) in system and "trial.suggest_float" in system
+    assert ", ".join(allowed_imports()) in system and "trial.suggest_float" in system
     assert "no network, no subprocess" in system and "# name:" in system
     # preprocess has no upstream: no upstream section
     _, first = (m["content"] for m in generate_messages(PREPROCESS, _context(), 2))

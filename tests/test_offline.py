@@ -5,6 +5,7 @@ defaults, and with sampled hyperparameters through a real Optuna study)."""
 from __future__ import annotations
 
 import ast
+import importlib.util
 import itertools
 import re
 import warnings
@@ -19,11 +20,12 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from text2ml_jupyter.candidates import Candidate
-from text2ml_jupyter.errors import Text2MLError
+from text2ml_jupyter.errors import CandidateError, Text2MLError
 from text2ml_jupyter.metrics import get_metric
 from text2ml_jupyter.providers import GenerationContext, get_provider
 from text2ml_jupyter.providers.offline import OfflineProvider
-from text2ml_jupyter.slots import SLOTS, SLOTS_BY_NAME, check_source
+from text2ml_jupyter.providers import _catalog_common
+from text2ml_jupyter.slots import SLOTS, SLOTS_BY_NAME, allowed_imports, check_source
 from text2ml_jupyter.spec import TaskSpec
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -207,6 +209,13 @@ def test_postprocess_fits_the_metric() -> None:
     assert "log_target" not in post("regression_rmse", extra={**skewed, "target_skew": 0.1})
 
 
+@pytest.fixture
+def lightgbm_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catalog as it is without the optional lightgbm package."""
+    monkeypatch.setattr(_catalog_common, "lightgbm_installed", lambda: False)
+
+
+@pytest.mark.usefixtures("lightgbm_missing")
 def test_size_decides_the_models() -> None:
     large = _generate(_context(CASES["large"]))
     models = _names(large, "model")
@@ -224,6 +233,53 @@ def test_size_decides_the_models() -> None:
     tiny = _generate(_context(CASES["small"]))
     knn = next(c for c in tiny["model"] if c.name == "k_nearest_neighbors")
     assert '"n_neighbors", 3, 8' in knn.source  # 40 rows: never more neighbours than a fold
+
+
+def test_lightgbm_is_proposed_only_where_it_is_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import lightgbm  # noqa: F401  (the test extra installs it: these tests must not skip)
+
+    assert "lightgbm" in allowed_imports()
+    models = {case: _names(_generate(_context(CASES[case])), "model")
+              for case in ("large", "binary_auc", "multiclass", "text_binary")}
+    assert models["large"][:2] == models["binary_auc"][:2] == \
+        ["hist_gradient_boosting", "lightgbm"]
+    # small data: after the kernels and forests, beyond the default 4 candidates per slot
+    assert models["multiclass"].index("lightgbm") >= 4
+    assert "lightgbm" not in models["text_binary"]  # TF-IDF is sparse and wide
+    source = next(c for c in _generate(_context(CASES["binary_auc"]))["model"]
+                  if c.name == "lightgbm").source
+    assert "from lightgbm import LGBMClassifier" in source and "n_jobs=1" in source
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "lightgbm" else real_find_spec(name, *a))
+    assert "lightgbm" not in allowed_imports()
+    assert "lightgbm" not in _names(_generate(_context(CASES["large"])), "model")
+    with pytest.raises(CandidateError, match="imports 'lightgbm'; allowed: sklearn"):
+        check_source(SLOTS_BY_NAME["model"], source)
+
+
+def test_tree_encoding_keeps_categories_as_categories() -> None:
+    """Gradient boosting gets the category codes typed as categories (native splits)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    spec = CASES["binary_auc"]
+    tree_encoding = next(c for c in _generate(_context(spec))["preprocess"]
+                         if c.name == "ordinal")
+    frame = _frame(200)
+    X, y = frame[spec.features], _target(frame, "binary")
+    namespace: dict[str, Any] = {}
+    exec(compile(tree_encoding.source, "<ordinal>", "exec"), namespace)  # noqa: S102
+    preprocess = namespace["build_preprocess"](optuna.trial.FixedTrial({}),
+                                               spec.columns_by_role())
+    encoded = preprocess.fit_transform(X, y)
+    categorical = [c for c in encoded.columns if isinstance(encoded[c].dtype, pd.CategoricalDtype)]
+    assert len(categorical) == 2  # cat and flag; the rest are numbers (and date parts)
+    assert encoded.drop(columns=categorical).dtypes.eq(float).all()
+    model = HistGradientBoostingClassifier(max_iter=5).fit(encoded, y)
+    assert model.is_categorical_.sum() == 2
+    unseen = preprocess.transform(X.assign(cat="never seen"))
+    assert model.predict(unseen).shape == (len(X),)
 
 
 def test_tree_encoding_only_when_there_are_categories() -> None:

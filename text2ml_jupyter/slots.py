@@ -13,6 +13,7 @@ returns an unfitted scikit-learn object; the pipeline is always
 from __future__ import annotations
 
 import ast
+import importlib.util
 from dataclasses import dataclass
 
 from ._syntax import parse_source
@@ -61,6 +62,15 @@ SLOTS_BY_NAME = {s.name: s for s in SLOTS}
 # Modules a candidate may import (a prefix match on the dotted name).
 ALLOWED_IMPORTS = ("sklearn", "numpy", "pandas", "scipy", "math", "re", "string",
                    "collections", "itertools", "functools", "typing", "warnings", "datetime")
+# Optional libraries a candidate may import when they are installed (the extras).
+OPTIONAL_IMPORTS = ("lightgbm",)
+
+
+def allowed_imports() -> tuple[str, ...]:
+    """The modules a candidate may import here: the core ones and the installed optional ones
+    (found without importing them)."""
+    return ALLOWED_IMPORTS + tuple(m for m in OPTIONAL_IMPORTS
+                                   if importlib.util.find_spec(m) is not None)
 
 _FORBIDDEN_CALLS = {"eval", "exec", "compile", "open", "__import__", "input", "breakpoint",
                     "globals", "locals", "vars", "getattr", "setattr", "delattr"}
@@ -84,6 +94,7 @@ def check_source(slot: Slot, source: str) -> None:
     if args != slot.params:
         raise CandidateError(f"{slot.function} must take ({', '.join(slot.params)}), "
                              f"not ({', '.join(args)})")
+    allowed = allowed_imports()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
@@ -94,8 +105,8 @@ def check_source(slot: Slot, source: str) -> None:
         else:
             names = []
         for name in names:
-            if not any(name == m or name.startswith(m + ".") for m in ALLOWED_IMPORTS):
-                raise CandidateError(f"imports {name!r}; allowed: {', '.join(ALLOWED_IMPORTS)}")
+            if not any(name == m or name.startswith(m + ".") for m in allowed):
+                raise CandidateError(f"imports {name!r}; allowed: {', '.join(allowed)}")
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
                 and node.func.id in _FORBIDDEN_CALLS:
             raise CandidateError(f"calls {node.func.id}(), which candidates may not use")

@@ -7,6 +7,7 @@ values (seed, bounds, sizes) filled in for this task.
 
 from __future__ import annotations
 
+import importlib.util
 import textwrap
 from dataclasses import dataclass
 from string import Template
@@ -43,6 +44,7 @@ class Profile:
     pos_label: Any = None
     target_min: float | None = None
     target_skew: float | None = None
+    lightgbm: bool = False  # the optional lightgbm package is installed
 
     @property
     def classification(self) -> bool:
@@ -116,7 +118,13 @@ def profile_of(context: GenerationContext) -> Profile:
         n_rows=int(context.n_rows or spec.n_rows), n_features=int(context.n_features),
         seed=int(context.seed), roles=roles, pos_label=_plain(pos_label),
         target_min=_number(extra.get("target_min")), target_skew=_number(extra.get("target_skew")),
+        lightgbm=lightgbm_installed(),
     )
+
+
+def lightgbm_installed() -> bool:
+    """Whether ``lightgbm`` can be imported here (found without importing it: that is slow)."""
+    return importlib.util.find_spec("lightgbm") is not None
 
 
 def candidate(slot: str, name: str, description: str, template: str,

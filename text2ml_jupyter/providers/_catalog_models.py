@@ -1,4 +1,5 @@
-"""Model candidates: gradient boosting, forests, linear models, neighbours, kernel SVMs.
+"""Model candidates: gradient boosting, forests, linear models, neighbours, kernel SVMs,
+and LightGBM when it is installed.
 
 Which ones, and in which order, depends on the task and the data size: boosting first on
 tabular data, a linear model first on text (the TF-IDF matrix is sparse, so only models that
@@ -26,6 +27,24 @@ $loss        learning_rate=trial.suggest_float("learning_rate", $lr_low, 0.3, lo
         l2_regularization=trial.suggest_float("l2_regularization", 1e-3, 10.0, log=True),
         early_stopping=$early_stopping,
         random_state=$seed,
+    )
+'''
+
+_LIGHTGBM = '''
+from lightgbm import $cls
+
+
+def build_model(trial):
+    return $cls(
+        n_estimators=trial.suggest_int("n_estimators", 50, 1000, log=True),
+        learning_rate=trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+        num_leaves=trial.suggest_int("num_leaves", 4, 128, log=True),
+        min_child_samples=trial.suggest_int("min_child_samples", 2, 100, log=True),
+        colsample_bytree=trial.suggest_float("colsample_bytree", 0.3, 1.0),
+        reg_lambda=trial.suggest_float("reg_lambda", 1e-3, 10.0, log=True),
+        n_jobs=1,
+        random_state=$seed,
+        verbose=-1,
     )
 '''
 
@@ -211,6 +230,10 @@ def model_candidates(profile: Profile) -> list[Candidate]:
         found = [boosting, *kernel, extra_trees, *linear, forest]
     if profile.early_stopping:  # enough rows for the blend to beat its parts
         found.insert(1 if profile.regression else 3, _blend(profile))
+    if profile.lightgbm:
+        # Second on data large enough for boosting to lead; on small data, where kernels
+        # and forests win as often, after them (used with --candidates above 4).
+        found.insert(1 if profile.early_stopping else len(found), _lightgbm(profile))
     if profile.knn_fits:
         found.append(_knn(profile))
     return found
@@ -265,6 +288,15 @@ def _hist_gradient_boosting(profile: Profile) -> Candidate:
                      defaults, cls=cls, loss=loss, lr_low=lr_low, max_iter=max_iter,
                      max_iter_note=note, early_stopping=early, leaf_high=leaf_high,
                      seed=profile.seed)
+
+
+def _lightgbm(profile: Profile) -> Candidate:
+    """Only when the optional ``lightgbm`` package is installed (the ``lightgbm`` extra)."""
+    cls = "LGBMClassifier" if profile.classification else "LGBMRegressor"
+    defaults = {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 31,
+                "min_child_samples": 20, "colsample_bytree": 0.8, "reg_lambda": 1.0}
+    return candidate(SLOT, "lightgbm", "LightGBM gradient boosting", _LIGHTGBM, defaults,
+                     cls=cls, seed=profile.seed)
 
 
 def _blend(profile: Profile) -> Candidate:

@@ -19,6 +19,9 @@ SLOT = "preprocess"
 # Role -> the builder's variable holding that role's transformer (text is a list of branches).
 _BRANCHES = {"numeric": "numeric", "categorical": "categorical", "datetime": "dates"}
 
+# Categories per column for the tree encoding: HistGradientBoosting's limit (its 255 bins).
+_MAX_CATEGORIES = 255
+
 _AS_STRINGS = '''
 def as_strings(frame):
     """Categories as strings (one type per column), missing values as their own category."""
@@ -35,11 +38,19 @@ _DATE_PARTS = '''
 def date_parts(frame):
     """Year, month, day, weekday and hour of each date column (NaN where it is missing)."""
     frame = pd.DataFrame(frame)
-    parts = []
+    parts = {}
     for column in frame.columns:
-        dates = pd.to_datetime(frame[column], errors="coerce", format="mixed", utc=True)
-        parts += [dates.dt.year, dates.dt.month, dates.dt.day, dates.dt.day_of_week, dates.dt.hour]
-    return pd.concat(parts, axis=1).to_numpy(dtype=float)
+        dates = pd.to_datetime(frame[column], errors="coerce", format="mixed", utc=True).dt
+        parts.update({f"{column}_year": dates.year, f"{column}_month": dates.month,
+                      f"{column}_day": dates.day, f"{column}_weekday": dates.day_of_week,
+                      f"{column}_hour": dates.hour})
+    return pd.DataFrame(parts, index=frame.index).astype(float)
+'''
+
+_AS_CATEGORIES = '''
+def as_categories(frame):
+    """Category codes as pandas categories: tree models then split on them as categories."""
+    return pd.DataFrame(frame).astype("category")
 '''
 
 
@@ -86,10 +97,10 @@ def _only(profile: Profile, role: str) -> bool:
     return all(n == 0 for r, n in profile.roles.items() if r != role)
 
 
-def _helpers(profile: Profile) -> str:
+def _helpers(profile: Profile, *, categories: bool = False) -> str:
     parts = []
     if _has(profile, "categorical"):
-        parts.append(_AS_STRINGS)
+        parts += [_AS_STRINGS, _AS_CATEGORIES] if categories else [_AS_STRINGS]
     if _has(profile, "text"):
         parts.append(_AS_TEXT)
     if _has(profile, "datetime"):
@@ -108,9 +119,10 @@ def _column_transformer(profile: Profile, *, sparse: bool) -> str:
     return f"ColumnTransformer({listed}, sparse_threshold={threshold})"
 
 
-def _source(profile: Profile, names: tuple[str, ...], body: list[str], transformer: str) -> str:
+def _source(profile: Profile, names: tuple[str, ...], body: list[str], transformer: str,
+            *, categories: bool = False) -> str:
     """The whole source: imports, the helpers the roles need, then the builder."""
-    helpers = _helpers(profile)
+    helpers = _helpers(profile, categories=categories)
     code = "\n".join(["def build_preprocess(trial, columns):", *body,
                       f"    return {transformer}"])
     return "\n".join([_imports(helpers + code, names), "", "", helpers + code])
@@ -189,18 +201,25 @@ def _one_hot(profile: Profile, scaling: str) -> Candidate:
 
 
 def _ordinal(profile: Profile) -> Candidate:
+    """For trees: categories coded 0..k-1 and typed as pandas categories, so that gradient
+    boosting (HistGradientBoosting's ``categorical_features="from_dtype"``, LightGBM) splits
+    them as categories rather than as ordered numbers; other models see the codes."""
     imports = ("sklearn.preprocessing.OrdinalEncoder",)
     body = _numeric_lines(profile, None, declared=False)
+    transformer = _column_transformer(profile, sparse=False)
     if _has(profile, "categorical"):
         body += [
             "    categorical = make_pipeline(",
             "        FunctionTransformer(as_strings),",
-            '        OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1),',
+            "        # at most 255 categories per column (HistGradientBoosting's limit)",
+            '        OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,',
+            f"                       max_categories={_MAX_CATEGORIES}),",
+            "        FunctionTransformer(as_categories),",
             "    )",
         ]
-    source = _source(profile, imports, body,
-                     _column_transformer(profile, sparse=False))
-    return candidate(SLOT, "ordinal", "median impute, ordinal-coded categories (for trees)",
+        transformer += '.set_output(transform="pandas")'
+    source = _source(profile, imports, body, transformer, categories=True)
+    return candidate(SLOT, "ordinal", "median impute, categories kept as categories (for trees)",
                      source, {})
 
 

@@ -20,7 +20,7 @@ from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_
 
 from ..candidates import Candidate
 from ..metrics import DEFAULT_METRIC, METRICS
-from ..slots import ALLOWED_IMPORTS, SLOTS, SLOTS_BY_NAME, Slot
+from ..slots import SLOTS, SLOTS_BY_NAME, Slot, allowed_imports
 from . import GenerationContext
 
 MAX_COLUMNS = 60  # described one per line; the rest are named only
@@ -164,7 +164,7 @@ def _system() -> str:
         "- Define the builder at module level with exactly the parameters given; helper "
         "functions and small scikit-learn compatible classes (BaseEstimator + fit/transform "
         "or fit/predict) may be defined in the module too.\n"
-        f"- Import only from: {', '.join(ALLOWED_IMPORTS)}.\n"
+        f"- Import only from: {', '.join(allowed_imports())}.\n"
         "- No I/O: no files, no network, no subprocess, no printing, no environment "
         "variables. Do not call eval, exec, compile, open, __import__, getattr, setattr, "
         "globals or vars, and do not use dunder attributes.\n"
