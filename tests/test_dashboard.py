@@ -327,6 +327,19 @@ def test_html_shows_each_section(searched, spec):
     assert "<script" not in page and "javascript:" not in page
 
 
+def test_an_ensemble_result_lists_its_members(searched, spec):
+    result = _result(spec)
+    result.members = [{"trial": 7, "weight": 2, "score": 0.81, "params": {"model": "logistic"}},
+                      {"trial": 3, "weight": 1, "score": 0.79, "params": {"model": "hgb"}}]
+    searched.apply(Event("done", "", {"result": result}))
+    line = ("An ensemble of 2 pipelines, their predictions averaged (the modules above are "
+            "its best member's): trial 7 logistic (weight 2), trial 3 hgb (weight 1)")
+    assert f"\n  {line}\n" in render_text(searched)
+    assert f"<div>{line.replace(chr(39), '&#x27;')}</div>" in render_html(searched)
+    searched.apply(Event("done", "", {"result": _result(spec)}))  # a single pipeline
+    assert "An ensemble" not in render_text(searched) + render_html(searched)
+
+
 def test_a_failed_candidate_shows_its_reason(searched):
     text = render_text(searched)
     assert re.search(r"\n     broken +trials +1 +wins +0 +failed: " + re.escape(REASON), text)

@@ -421,6 +421,23 @@ def _winners(progress: RunProgress) -> list[tuple[str, str, str]]:
     return out
 
 
+def ensemble_line(progress: RunProgress) -> str:
+    """"An ensemble of N pipelines: trial 12 svc (weight 2), …" ("" for a single pipeline):
+    the winners above are then only its best member's modules."""
+    members = getattr(progress.result, "members", None) or []
+    if not members:
+        return ""
+    listed = ", ".join(_member(m) for m in members)
+    return (f"An ensemble of {len(members)} pipelines, their predictions averaged "
+            f"(the modules above are its best member's): {listed}")
+
+
+def _member(member: dict[str, Any]) -> str:
+    model = (member.get("params") or {}).get("model")
+    return f"trial {member['trial']}" + (f" {model}" if model else "") \
+        + f" (weight {_value(member['weight'])})"
+
+
 def _final_facts(progress: RunProgress) -> tuple[str, str, str]:
     """(score, "(protocol)", "time of budget, N trials") of the finished run."""
     result = progress.result
@@ -452,6 +469,8 @@ def final_html(progress: RunProgress) -> str:
                       for slot, name, text in _winners(progress))
     if winners:
         parts.append(f'<table style="{_TABLE}">{winners}</table>')
+    if ensemble_line(progress):
+        parts.append(f"<div>{_esc(ensemble_line(progress))}</div>")
     notes = list(getattr(result, "notes", None) or [])
     if notes:
         parts.append('<ul style="margin: 2px 0; padding-left: 18px">'
@@ -469,6 +488,8 @@ def final_text(progress: RunProgress) -> str:
     lines = ["Result", f"  {metric_label(progress)}: {score}{protocol}", f"  Time: {spent}"]
     lines += [f"  {slot}: {name}" + (f" — {text}" if text else "")
               for slot, name, text in _winners(progress)]
+    if ensemble_line(progress):
+        lines.append(f"  {ensemble_line(progress)}")
     lines += [f"  Note: {n}" for n in getattr(result, "notes", None) or []]
     lines.append(f"  To search longer from here: {RESUME_HINT}")
     return "\n".join(lines)
