@@ -216,7 +216,7 @@ def install_timers() -> None:
     if _CURRENT["installed"]:
         return
     _CURRENT["installed"] = True
-    import text2ml_jupyter.engine as engine
+    import text2ml_jupyter._refit as _refit
     import text2ml_jupyter.program as program
     from text2ml_jupyter.sandbox import WorkerPool
 
@@ -242,7 +242,7 @@ def install_timers() -> None:
 
     WorkerPool.__init__ = timed_init  # type: ignore[method-assign]
     program.assemble_program = timed("assemble_program", program.assemble_program)
-    engine.load_fitted = timed("load_fitted", engine.load_fitted)
+    _refit.load_fitted = timed("load_fitted", _refit.load_fitted)
     WorkerPool.call = timed("refit_call", WorkerPool.call,  # type: ignore[method-assign]
                             lambda self, target, *a, **k: "refit" in target)
 

@@ -668,14 +668,14 @@ def steps(rows: int, test_rows: int, seed: int, cache: Path, trace: bool = False
 def _steps_with(scratch: Path, df: Any, spec: Any, evaluation: Any, step: Any,
                 settle: Any) -> int:
     """The rest of ``steps``: shipping (engine.ship_data's files), one trial worker's fold
-    on the trials' sample, the refit on all rows (engine.refit_program's steps)."""
+    on the trials' sample, the refit on all rows (_refit.refit_program's steps)."""
     import numpy as np
     import pandas as pd
     from sklearn.base import clone
 
     from text2ml_jupyter._building import DefaultTrial, build_parts
     from text2ml_jupyter._shipping import read_frame, write_frame
-    from text2ml_jupyter.engine import _fixed_iterations
+    from text2ml_jupyter._refit import _fixed_iterations
     from text2ml_jupyter.program import assemble_program
     from text2ml_jupyter.providers import GenerationContext
     from text2ml_jupyter.providers.offline import OfflineProvider
@@ -723,7 +723,7 @@ def _steps_with(scratch: Path, df: Any, spec: Any, evaluation: Any, step: Any,
     del fitted, X, y, loaded
     settle()
 
-    print("-- the refit (engine.refit_program: the program's build code on the loaded frame)")
+    print("-- the refit (_refit.refit_program: the program's build code on the loaded frame)")
     params = default_params(first)
     chosen = {s.name: (first[s.name], local_params(first[s.name], params)) for s in SLOTS}
     program = assemble_program(spec, chosen, evaluation=evaluation, data_name="df",

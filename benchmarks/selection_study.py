@@ -34,7 +34,7 @@ probability reaches their mean threshold (0.5 for a member without one).
 
 Every chosen pipeline is the engine's own program (``program.assemble_program`` of the
 trial's candidates and parameters), fitted on all training rows by the engine's worker refit
-code (``engine.refit_program``, here in this process: the run folders hold only the offline
+code (``_refit.refit_program``, here in this process: the run folders hold only the offline
 catalog's candidates). The held-out rows are used once, at the end, for the report: each
 rule's score, its paired-bootstrap 95% interval against FLAML's recorded predictions and
 against rule (a) (``run_benchmarks.paired_bootstrap``: 1,000 resamples of the held-out rows).
@@ -122,12 +122,12 @@ class Study:
         self.maximize = self.spec.direction == "maximize"
         complete = [t for t in study.trials if t.state == TrialState.COMPLETE
                     and "fold_scores" in t.user_attrs]
-        # the engine's order (engine._refit_best): best value first, ties by trial number
+        # the engine's order (_refit.refit_best): best value first, ties by trial number
         self.trials = sorted(complete, key=lambda t: t.value, reverse=self.maximize)
         self.result = folder.read_json("result.json") or {}
 
     def program(self, params: dict[str, Any]) -> Any:
-        """The engine's program of a trial (what engine._refit_best assembles)."""
+        """The engine's program of a trial (what _refit.refit_best assembles)."""
         from text2ml_jupyter.program import assemble_program
         from text2ml_jupyter.search import local_params
 
@@ -139,7 +139,7 @@ class Study:
                                 data_name=self.data_name, pipeline_name=self.pipeline_name)
 
     def unfitted(self, params: dict[str, Any], frame) -> tuple[Any, Any, Any]:
-        """(pipeline, X, y) from the program's build code, as engine.refit_program runs it."""
+        """(pipeline, X, y) from the program's build code, as _refit.refit_program runs it."""
         namespace: dict[str, Any] = {"__name__": "text2ml_program", self.data_name: frame}
         exec(compile(self.program(params).build_code, "<candidate program>", "exec"),  # noqa: S102
              namespace)
@@ -149,7 +149,7 @@ class Study:
         """Fit on all training rows with the engine's worker refit code."""
         import cloudpickle
 
-        from text2ml_jupyter.engine import refit_program
+        from text2ml_jupyter._refit import refit_program
 
         class _Context:  # the worker's context: only load() is used
             @staticmethod

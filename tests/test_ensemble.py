@@ -25,7 +25,7 @@ from sklearn.datasets import load_diabetes, make_classification
 import text2ml_jupyter
 from text2ml_jupyter._ensemble_program import assemble_ensemble_program
 from text2ml_jupyter.candidates import Candidate
-from text2ml_jupyter.engine import refit_program
+from text2ml_jupyter._refit import refit_program
 from text2ml_jupyter.ensemble import (
     FoldScorer,
     PredictionStore,

@@ -16,7 +16,8 @@ import text2ml_jupyter
 from text2ml_jupyter import evaluation as evaluation_module
 from text2ml_jupyter._runfolder import RunFolder
 from text2ml_jupyter._shipping import read_frame
-from text2ml_jupyter.engine import _refit_scale, ship_data
+from text2ml_jupyter._refit import refit_scale
+from text2ml_jupyter.engine import ship_data
 from text2ml_jupyter.evaluation import Evaluation, choose_evaluation
 from text2ml_jupyter.spec import infer_spec, training_data
 
@@ -69,8 +70,8 @@ def test_small_data_ships_one_file(tmp_path) -> None:
 
 def test_refit_scale_counts_the_sample() -> None:
     holdout = Evaluation(n_splits=1, stratified=True, holdout=True, sample_rows=100_000)
-    assert _refit_scale(holdout, 1_000_000) == pytest.approx(10 / 0.8)
-    assert _refit_scale(Evaluation(n_splits=5, stratified=True), 900) == pytest.approx(1.25)
+    assert refit_scale(holdout, 1_000_000) == pytest.approx(10 / 0.8)
+    assert refit_scale(Evaluation(n_splits=5, stratified=True), 900) == pytest.approx(1.25)
 
 
 def test_run_on_a_sample_reproduces_and_refits_on_all_rows(monkeypatch, tmp_path) -> None:
@@ -96,7 +97,7 @@ def test_run_on_a_sample_reproduces_and_refits_on_all_rows(monkeypatch, tmp_path
 def test_refit_prefers_the_best_trial_that_can_be_refitted_in_time() -> None:
     from types import SimpleNamespace
 
-    from text2ml_jupyter.engine import _refit_in_time
+    from text2ml_jupyter._refit import refit_in_time
     from text2ml_jupyter.search import Budget, expected_refit_seconds
 
     def trial(number: int, fit: float) -> SimpleNamespace:
@@ -108,22 +109,22 @@ def test_refit_prefers_the_best_trial_that_can_be_refitted_in_time() -> None:
     budget = Budget(60.0)  # about 60 s left
     best, quick, slow = trial(4, 3.0), trial(7, 1.0), trial(9, 20.0)
     notes: list[str] = []
-    assert _refit_in_time([best, quick], budget, 2.0, notes) == [best, quick]
+    assert refit_in_time([best, quick], budget, 2.0, notes) == [best, quick]
     assert notes == []
     # the best would need ~67 s: the next best that fits comes first, with a note
-    assert _refit_in_time([slow, best, quick], budget, 2.0, notes)[0] is best
+    assert refit_in_time([slow, best, quick], budget, 2.0, notes)[0] is best
     assert "about 67 s" in notes[0] and "trial 4's" in notes[0]
     # none fits: the quickest to refit
-    assert _refit_in_time([slow, best], budget, 100.0, [])[0] is best
-    assert _refit_in_time([], budget, 1.0, []) == []
+    assert refit_in_time([slow, best], budget, 100.0, [])[0] is best
+    assert refit_in_time([], budget, 1.0, []) == []
 
 
 def test_a_refit_too_long_for_the_budget_fits_on_the_sample(monkeypatch, tmp_path) -> None:
-    from text2ml_jupyter import engine
+    from text2ml_jupyter import _refit
 
     monkeypatch.setattr(evaluation_module, "_SAMPLE_ROWS", 500)
     # every refit on all rows looks far too long: the engine must fit on the sample
-    monkeypatch.setattr(engine, "expected_refit_seconds", lambda fit, scale, **_: 1e6)
+    monkeypatch.setattr(_refit, "expected_refit_seconds", lambda fit, scale, **_: 1e6)
     frame = _table(1500, seed=5)
     result = text2ml_jupyter.run("Predict label. Optimize accuracy.", frame, time_budget=12,
                                  run_dir=tmp_path, data_name="table", seed=1)

@@ -19,12 +19,8 @@ import text2ml_jupyter
 from text2ml_jupyter._building import DefaultTrial, build_parts
 from text2ml_jupyter._runfolder import RunFolder
 from text2ml_jupyter._shipping import PARTS_SUFFIX, read_frame, write_frame
-from text2ml_jupyter.engine import (
-    _fixed_iterations,
-    _with_settings,
-    refit_program,
-    ship_data,
-)
+from text2ml_jupyter._refit import _fixed_iterations, _with_settings, refit_program
+from text2ml_jupyter.engine import ship_data
 from text2ml_jupyter.evaluation import Evaluation, choose_evaluation
 from text2ml_jupyter.providers import GenerationContext
 from text2ml_jupyter.providers.offline import OfflineProvider

@@ -17,7 +17,6 @@ import numbers
 import os
 import pickle
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +26,8 @@ import pandas as pd
 
 from . import events as ev
 from ._datafile import data_suffix, load_data
+from ._refit import PRELOAD_SECONDS, preload_in_background, refit_best, refit_scale
 from ._runfolder import RunFolder, new_run_id, public_storage
-from ._safe_pickle import load_fitted
 from .candidates import PASSED, Candidate
 from .errors import Text2MLError
 from .evaluation import Evaluation, choose_evaluation
@@ -44,21 +43,11 @@ from .generation import (
 from .metrics import REGRESSION, get_metric
 from .providers import GenerationContext, Provider, get_provider
 from .sandbox import Limits, WorkerPool
-from .search import (
-    Budget,
-    Search,
-    create_study,
-    enqueue_defaults,
-    expected_refit_seconds,
-    local_params,
-    quickest_defaults,
-    release_memory,
-)
+from .search import Budget, Search, create_study, enqueue_defaults
 from .slots import SLOTS
 from .spec import TaskSpec, check_frame, training_data
 from .understand import understand
 
-_REFIT = "text2ml_jupyter.engine:refit_program"
 
 
 @dataclass
@@ -311,21 +300,21 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
         trial_job["keep_predictions"] = True
     def on_trial(trial: Any) -> None:
         trial_event(emit, study, trial, budget)
-        _preload_in_background()  # after the first trial: it never delays the first best
+        preload_in_background()  # after the first trial: it never delays the first best
 
     # ... or, if no trial finishes soon, in time before the refit (see _should_kill)
-    latest = budget.remaining() - max(1.0, 0.1 * budget.seconds) - _PRELOAD_SECONDS
-    fallback = threading.Timer(max(0.0, latest), _preload_in_background)
+    latest = budget.remaining() - max(1.0, 0.1 * budget.seconds) - PRELOAD_SECONDS
+    fallback = threading.Timer(max(0.0, latest), preload_in_background)
     fallback.daemon = True
     fallback.start()
     # A shared study: workers elsewhere join while this runs; "finished" before the refit.
     with shared_search(study, storage, job=trial_job, budget=budget) as shared:
         search = Search(shared.study, pool, accepted, job=trial_job,
-                        budget=budget, refit_scale=_refit_scale(evaluation, spec.n_rows),
+                        budget=budget, refit_scale=refit_scale(evaluation, spec.n_rows),
                         on_trial=on_trial, stop=stop, predictions=store)
         search.run()
     fallback.cancel()
-    _preload_in_background()  # a stopped search: still before the refit
+    preload_in_background()  # a stopped search: still before the refit
     if storage is None:
         from ._journal import sync
 
@@ -339,7 +328,7 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
 
     pool.retire_idle(keep=1)  # the refit needs one worker, and the others' memory
     emit_stage(emit, budget, "refit", "Refitting the best pipeline on all rows")
-    program, (pipeline, blob), best_score, params, notes = _refit_best(
+    program, (pipeline, blob), best_score, params, notes = refit_best(
         study, accepted, spec, evaluation, pool=pool, job=job, budget=budget,
         data_name=data_name, pipeline_name=pipeline_name, run_id=folder.run_id,
         predictions=store)
@@ -364,194 +353,6 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
         "storage": public_storage(storage)})  # a URL's password is never written
     emit(ev.DONE, result.summary(), result=result)
     return result
-
-
-def _refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec,
-                evaluation: Evaluation, *, pool: WorkerPool, job: dict[str, Any],
-                budget: Budget, data_name: str, pipeline_name: str, run_id: str,
-                predictions: Any = None) -> tuple[Any, Any, float, dict[str, Any], list[str]]:
-    """Assemble the program of the best trial and fit it on all rows in a worker; if that
-    fails, fall back to the next best trials, then to the default combination. With the
-    trials' out-of-fold ``predictions`` (small data), first an ensemble (ensemble.py)."""
-    from optuna.trial import TrialState
-
-    from .program import assemble_program
-
-    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
-    complete.sort(key=lambda t: t.value, reverse=spec.direction == "maximize")
-    notes: list[str] = []
-    scale = _refit_scale(evaluation, spec.n_rows)
-    ranked = _refit_in_time(complete[:10], budget, scale, notes)
-    options: list[tuple[dict[str, Any], float, int | None]] = [
-        (t.params, t.value, t.user_attrs.get("n_iter")) for t in ranked[:3]]
-    rows_path = job["refit_data_path"]
-    quickest = ranked[0] if ranked else None
-    if quickest is not None and job["data_path"] != rows_path and \
-            _expected_refit(quickest, scale) > budget.remaining():
-        # Even the quickest would overrun on all rows: fit on the sample the search used.
-        rows_path = job["data_path"]
-        notes.append(f"The pipeline was fitted on the {evaluation.sample_rows:,}-row sample "
-                     f"the search scored on: fitting it on all {spec.n_rows:,} rows would "
-                     f"take about {_expected_refit(quickest, scale):.0f} s, more than the "
-                     "budget had left. Running the inserted cells fits it on all rows.")
-    if not complete:
-        notes.append("No trial finished within the budget: this is the default pipeline, "
-                     "not validated. Give the run a larger budget.")
-    if predictions is not None and rows_path == job["refit_data_path"]:
-        from .ensemble import refit_ensemble
-
-        done = refit_ensemble(predictions, complete, accepted, spec, evaluation, pool=pool,
-                              job=job, budget=budget, data_name=data_name,
-                              pipeline_name=pipeline_name, run_id=run_id, notes=notes,
-                              expected_refit=lambda t: _expected_refit(t, scale))
-        if done is not None:
-            return done
-    options.append((quickest_defaults(accepted), math.nan, None))
-    last_error = ""
-    release_memory()  # what the search freed here goes back before the refit's peak
-    for params, score, n_iter in options:
-        chosen = {}
-        for slot in SLOTS:
-            candidate = next(c for c in accepted[slot.name] if c.name == params[slot.name])
-            chosen[slot.name] = (candidate, local_params(candidate, params))
-        program = assemble_program(spec, chosen, evaluation=evaluation, data_name=data_name,
-                                   pipeline_name=pipeline_name, run_id=run_id,
-                                   best_score=None if math.isnan(score) else score,
-                                   n_candidates={s: len(c) for s, c in accepted.items()})
-        deadline = max(budget.end, time.monotonic() + 30.0)
-        try:
-            fitted = pool.call(_REFIT, {"data_path": rows_path,
-                                        "build_code": program.build_code,
-                                        "data_name": data_name, "pipeline_name": pipeline_name,
-                                        "boosting_iterations": n_iter},
-                               deadline=deadline)
-        except Exception as exc:  # noqa: BLE001 - any failure: try the next option
-            last_error = str(exc)
-            notes.append(f"Refitting a pipeline on all rows failed ({last_error}); "
-                         "using the next best.")
-            continue
-        program = _with_settings(program, fitted["settings"], pipeline_name, n_iter)
-        blob = fitted.pop("pipeline")
-        pipeline, note = load_fitted(blob, [c.origin for c, _ in chosen.values()],
-                                     pipeline_name)
-        # Once loaded, the pickled bytes are dropped (at 1M rows a forest is 100+ MB).
-        kept = blob if pipeline is None else None
-        del blob
-        return program, (pipeline, kept), score, dict(params), notes + ([note] if note else [])
-    raise Text2MLError(f"No pipeline could be fitted on all rows: {last_error}",
-                       "Check the data for the problem named above.")
-
-
-def _refit_in_time(trials: list[Any], budget: Budget, scale: float,
-                   notes: list[str]) -> list[Any]:
-    """The best trials whose refit on all rows is expected to end within the budget (their
-    fold fit time x ``scale``), best first; if none is, the quickest to refit. A large
-    table can make the best pipeline's refit far longer than the budget has left."""
-    def refit_seconds(trial: Any) -> float:
-        return _expected_refit(trial, scale)
-
-    left = budget.remaining()
-    in_time = [t for t in trials if refit_seconds(t) <= left]
-    if not trials or in_time[:1] == trials[:1]:
-        return in_time + [t for t in trials if t not in in_time]
-    chosen = in_time or [min(trials, key=refit_seconds)]
-    notes.append(f"The best trial's pipeline would take about {refit_seconds(trials[0]):.0f} s "
-                 f"to refit on all rows, more than the {max(left, 0):.0f} s the budget had "
-                 f"left; trial {chosen[0].number}'s (about {refit_seconds(chosen[0]):.0f} s) "
-                 "was refitted instead. A larger budget refits the best one.")
-    return chosen + [t for t in trials if t not in chosen]
-
-
-_preload_started = threading.Event()
-_PRELOAD_SECONDS = 4.0  # scikit-learn's first import in a busy kernel takes 1-4 s
-
-
-def _preload_in_background() -> None:
-    """Import, once per process and on a background thread, what loading the fitted
-    pipeline needs (scikit-learn: 1-4 s in a fresh kernel, which after the refit would
-    overrun the budget). Started during the search, once the first trial is in: earlier,
-    it would compete with the first trial (and an LLM's answers) for the kernel's CPU."""
-    if not _preload_started.is_set():
-        _preload_started.set()
-        threading.Thread(target=_import_for_loading, daemon=True,
-                         name="text2ml-preload").start()
-
-
-def _import_for_loading() -> None:
-    """Import what unpickling a fitted pipeline needs: the libraries a worker starts with."""
-    from .sandbox import _import_libraries
-
-    with contextlib.suppress(Exception):
-        _import_libraries()
-
-
-def _expected_refit(trial: Any, scale: float) -> float:
-    """Seconds a trial's pipeline is expected to take to fit on all rows (early-stopped
-    boosting: rows x the iterations it ran, see ``refit_program``)."""
-    return expected_refit_seconds(float(trial.user_attrs.get("fit_seconds", 0.0)), scale,
-                                  boosting=bool(trial.user_attrs.get("n_iter")))
-
-
-def refit_program(context: Any, *, data_path: str, build_code: str, data_name: str,
-                  pipeline_name: str, boosting_iterations: int | None = None) -> dict[str, Any]:
-    """(Worker side.) Run the program's build code on the data, fit the pipeline on all
-    rows, and return it pickled by value (its functions come from the program), with the
-    parameters set before the fit (``settings``).
-
-    ``boosting_iterations``: the ``n_iter_`` early stopping reached in the search. Gradient
-    boosting with early stopping then runs exactly that many iterations instead of holding
-    out a tenth of the rows, whose split would copy the other nine tenths (0.9 x the table
-    at 1M rows)."""
-    import cloudpickle
-
-    namespace: dict[str, Any] = {"__name__": "text2ml_program",
-                                 data_name: context.load(data_path)}
-    exec(compile(build_code, "<candidate program>", "exec"), namespace)  # noqa: S102
-    pipeline = namespace[pipeline_name]
-    settings = _fixed_iterations(pipeline, boosting_iterations) if boosting_iterations else {}
-    if settings:
-        pipeline.set_params(**settings)
-    pipeline.fit(namespace["X"], namespace["y"])
-    return {"pipeline": cloudpickle.dumps(pipeline), "settings": settings}
-
-
-def _fixed_iterations(pipeline: Any, n_iter: int) -> dict[str, Any]:
-    """``set_params`` arguments that turn every early-stopping gradient boosting model in an
-    unfitted pipeline into one of ``n_iter`` iterations without a held-out split."""
-    from sklearn import ensemble
-
-    boosting = (ensemble.HistGradientBoostingClassifier, ensemble.HistGradientBoostingRegressor)
-    found = {"": pipeline} if isinstance(pipeline, boosting) else {}
-    if hasattr(pipeline, "get_params"):
-        found.update({k: v for k, v in pipeline.get_params(deep=True).items()
-                      if isinstance(v, boosting)})
-    settings: dict[str, Any] = {}
-    for key, model in found.items():
-        if model.early_stopping is True or model.early_stopping == "auto":
-            prefix = f"{key}__" if key else ""
-            settings.update({f"{prefix}early_stopping": False, f"{prefix}max_iter": int(n_iter)})
-    return settings
-
-
-def _with_settings(program: Any, settings: dict[str, Any], pipeline_name: str,
-                   n_iter: int | None) -> Any:
-    """The program with the refit's ``set_params`` line before its final fit, so running the
-    cells fits the pipeline the run returns."""
-    if not settings:
-        return program
-    from .program import Cell
-
-    arguments = ", ".join(f"{k}={v!r}" for k, v in settings.items())
-    line = (f"# Boosting runs the {n_iter} iterations early stopping chose in the search, "
-            "without\n# holding rows out (that split would copy 90% of the table).\n"
-            f"{pipeline_name}.set_params({arguments})\n")
-    fit = f"{pipeline_name}.fit(X, y)\n"
-    if fit not in program.code:
-        return program
-    cells = [Cell(c.kind, c.source.replace(fit, line + fit, 1), c.role)
-             if c.role == "pipeline" else c for c in program.cells]
-    return dataclasses.replace(program, code=program.code.replace(fit, line + fit, 1),
-                               cells=cells)
 
 
 # ---------------------------------------------------------------- small helpers
@@ -677,15 +478,6 @@ def _target_stats(spec: TaskSpec, y: pd.Series) -> dict[str, Any]:
     values = pd.to_numeric(y, errors="coerce").dropna()
     return {"target_min": float(values.min()), "target_max": float(values.max()),
             "target_skew": float(values.skew()) if len(values) > 2 else 0.0}
-
-
-def _refit_scale(evaluation: Evaluation, n_rows: int) -> float:
-    """Full-data fit time relative to one fold's fit (train rows grow by this factor, and
-    by the sample's when trials scored on a sample of the rows)."""
-    sampled = max(1.0, n_rows / evaluation.sample_rows) if evaluation.sample_rows else 1.0
-    if evaluation.holdout:
-        return sampled / (1.0 - evaluation.test_size)
-    return sampled * evaluation.n_splits / (evaluation.n_splits - 1)
 
 
 def trial_event(emit: ev.Emitter, study: Any, trial: Any, budget: Budget, *,

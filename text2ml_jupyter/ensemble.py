@@ -15,7 +15,7 @@ The parts:
   trial of every model candidate), never in the Optuna journal;
 - ``caruana`` / ``select``: the greedy selection, scored with the run's metric per fold and
   averaged like the trials' CV (``FoldScorer``), returning (trial, integer weight) pairs;
-- ``refit_ensemble``: what ``engine._refit_best`` calls first: select, assemble the ensemble
+- ``refit_ensemble``: what ``_refit.refit_best`` calls first: select, assemble the ensemble
   program (_ensemble_program.py), refit it in a worker; ``None`` means "refit the single best
   as before" (one member, no time, or a failure, with a note saying which).
 """
@@ -34,7 +34,7 @@ POOL_SIZE = 15  # best distinct trials in the pool (+ the best of every other mo
 STEPS = 25  # greedy steps (members with replacement); the best prefix is kept
 KEEP = 30  # trials whose predictions the caller keeps (+ the best of every model)
 MAX_ROWS = 2_000  # ensembles only where CV is repeated on small data
-_REFIT = "text2ml_jupyter.engine:refit_program"
+_REFIT = "text2ml_jupyter._refit:refit_program"
 
 
 def enabled(evaluation: Any, n_rows: int) -> bool:
@@ -375,7 +375,7 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
                    run_id: str, expected_refit: Callable[[Any], float],
                    notes: list[str]) -> tuple[Any, ...] | None:
     """Select an ensemble from the stored out-of-fold predictions and refit its program
-    on all rows, as ``engine._refit_best`` returns it: (program, (pipeline, blob), score,
+    on all rows, as ``_refit.refit_best`` returns it: (program, (pipeline, blob), score,
     params, notes). None when the best single pipeline should be refitted instead (one
     member, not enough time, or a failure); ``notes`` then says why."""
     if store is None or not len(store) or not complete:
@@ -437,7 +437,7 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
                  f"{get_metric(spec.metric).label} {selection.score:.4f} is optimistic (the "
                  f"weights were chosen on the same predictions); the members' own CV scores: "
                  f"{own}.")
-    kept = blob if pipeline is None else None  # as engine._refit_best: not both in memory
+    kept = blob if pipeline is None else None  # as _refit.refit_best: not both in memory
     return (program, (pipeline, kept), selection.score, dict(members[0][0].params),
             notes + ([note] if note else []))
 

@@ -78,7 +78,7 @@ def expected_refit_seconds(fit_seconds: float, scale: float, *,
     fits grow faster than the rows (trees deepen, sorts are n log n) and the machine may be
     busy. On a 1M-row table a random forest took 2x the linear estimate. ``boosting``: the
     refit runs the iterations early stopping chose in the search (``n_iter_``, see
-    engine.refit_program), so the cost is rows x iterations, and an iteration also has a
+    _refit.refit_program), so the cost is rows x iterations, and an iteration also has a
     part that does not grow with the rows (split finding over the bins): 1,000 iterations
     took 17.5 s on 100k rows and 95 s on 1M (5.4x for 10x the rows; 10.5x on a busier
     machine), so a little under linear, with a margin."""
@@ -447,7 +447,7 @@ def score_folds(estimator: Any, X: Any, y: Any, splits: list[Any], task: Any,
 def boosting_iterations(fitted: Any, depth: int = 0) -> list[int]:
     """``n_iter_`` of every early-stopped gradient boosting model inside a fitted estimator
     (pipelines, wrappers, ensembles): the refit on all rows runs that many iterations
-    without holding rows out (engine.refit_program)."""
+    without holding rows out (_refit.refit_program)."""
     if depth > 6 or isinstance(fitted, (str, bytes, int, float)) or fitted is None:
         return []
     if getattr(fitted, "do_early_stopping_", False) and hasattr(fitted, "n_iter_"):

@@ -7,7 +7,6 @@ values (seed, bounds, sizes) filled in for this task.
 
 from __future__ import annotations
 
-import importlib.util
 import textwrap
 from dataclasses import dataclass
 from string import Template
@@ -15,6 +14,7 @@ from typing import Any
 
 from ..candidates import Candidate
 from ..metrics import BINARY, MULTICLASS, REGRESSION
+from ..slots import allowed_imports
 from . import GenerationContext
 
 # Data sizes (rows) where the catalog changes its mind.
@@ -123,8 +123,8 @@ def profile_of(context: GenerationContext) -> Profile:
 
 
 def lightgbm_installed() -> bool:
-    """Whether ``lightgbm`` can be imported here (found without importing it: that is slow)."""
-    return importlib.util.find_spec("lightgbm") is not None
+    """Whether ``lightgbm`` is installed, so candidates may import it (slots.allowed_imports)."""
+    return "lightgbm" in allowed_imports()
 
 
 def candidate(slot: str, name: str, description: str, template: str,
