@@ -34,6 +34,11 @@ FLAML_120S = {"colsample_bytree": 0.5129, "learning_rate": 0.2125, "max_bin": 10
               "reg_alpha": 0.9840, "reg_lambda": 0.5458}
 
 
+def _as_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """As the catalog's encodings see categories: strings, missing as its own category."""
+    return frame.astype(object).fillna("missing").astype(str)
+
+
 def _encodings(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, tuple[Any, Any]]:
     """Both encodings of the categorical columns, fitted on the training rows."""
     from sklearn.preprocessing import OrdinalEncoder
@@ -41,8 +46,8 @@ def _encodings(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, tuple[Any, 
     categorical = [c for c in train if not pd.api.types.is_numeric_dtype(train[c])]
     encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
     codes_train, codes_test = train.copy(), test.copy()
-    codes_train[categorical] = encoder.fit_transform(train[categorical].astype(str))
-    codes_test[categorical] = encoder.transform(test[categorical].astype(str))
+    codes_train[categorical] = encoder.fit_transform(_as_strings(train[categorical]))
+    codes_test[categorical] = encoder.transform(_as_strings(test[categorical]))
     typed_train, typed_test = codes_train.copy(), codes_test.copy()
     for column in categorical:
         kinds = pd.CategoricalDtype(sorted(codes_train[column].unique()))

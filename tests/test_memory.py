@@ -19,7 +19,12 @@ import text2ml_jupyter
 from text2ml_jupyter._building import DefaultTrial, build_parts
 from text2ml_jupyter._runfolder import RunFolder
 from text2ml_jupyter._shipping import PARTS_SUFFIX, read_frame, write_frame
-from text2ml_jupyter._refit import _fixed_iterations, _with_settings, refit_program
+from text2ml_jupyter._refit import (
+    _fixed_iterations,
+    _with_settings,
+    refit_program,
+    without_scaling,
+)
 from text2ml_jupyter.engine import ship_data
 from text2ml_jupyter.evaluation import Evaluation, choose_evaluation
 from text2ml_jupyter.providers import GenerationContext
@@ -130,8 +135,9 @@ def test_sample_rows_are_written_in_the_order_picked(tmp_path) -> None:
     pd.testing.assert_series_equal(shipped[1], expected[1])
 
 
-def _catalog(spec: Any, rows: int) -> dict[str, list[Any]]:
-    context = GenerationContext(spec=spec, n_rows=rows, n_features=len(spec.features), seed=0)
+def _catalog(spec: Any, rows: int, k: int = 4) -> dict[str, list[Any]]:
+    context = GenerationContext(spec=spec, n_rows=rows, n_features=len(spec.features), seed=0,
+                                k=k)
     provider = OfflineProvider()
     return {slot.name: provider.generate(slot, context) for slot in SLOTS}
 
@@ -180,6 +186,52 @@ def test_large_numeric_data_offers_trees_the_data_as_it_is(tmp_path) -> None:
     X = read_frame(path).drop(columns="label")
     out = transformer.fit_transform(X)
     assert np.shares_memory(np.asarray(out), np.asarray(X))  # no copy on the way to the model
+
+
+def _large_numeric() -> tuple[pd.DataFrame, Any, dict[str, list[Any]]]:
+    frame = pd.DataFrame({f"x{i}": np.random.default_rng(i).normal(size=400) for i in range(4)})
+    frame["n"] = np.arange(400) % 7
+    frame["label"] = (frame["x0"] + 0.3 * frame["n"] > 1).astype(int)
+    spec = infer_spec("Predict label.", frame, target="label")
+    return frame, spec, _catalog(spec, 1_000_000, k=10)
+
+
+@pytest.mark.parametrize("model", ["hist_gradient_boosting", "extra_trees",
+                                   "boosting_forest_blend"])
+def test_a_tree_pipeline_is_refitted_without_its_scaling_and_fits_the_same(model: str) -> None:
+    frame, spec, accepted = _large_numeric()
+    params = {"preprocess": "scaled", "features": "passthrough", "model": model,
+              "postprocess": "none", "preprocess.scaled.impute_strategy": "mean"}
+    lean, note = without_scaling(params, accepted)
+    assert lean == {"preprocess": "numbers_as_is", "features": "passthrough", "model": model,
+                    "postprocess": "none"}
+    assert f"scaled the numbers before {model}" in note and "the same fit" in note
+
+    def fitted(choice: dict[str, Any]) -> Any:
+        chain = [(slot, choice[slot], c.source, c.defaults) for slot, cands in accepted.items()
+                 for c in cands if c.name == choice[slot]]
+        X, y = training_data(spec, frame)
+        return build_parts(chain, lambda s, n, d: DefaultTrial(d),
+                           spec.columns_by_role())["postprocess"].fit(X, y)
+
+    X, _ = training_data(spec, frame)
+    np.testing.assert_allclose(fitted(lean).predict_proba(X), fitted(params).predict_proba(X),
+                               atol=1e-9)
+
+
+def test_only_tree_pipelines_lose_their_scaling() -> None:
+    _, _, accepted = _large_numeric()
+    base = {"preprocess": "scaled", "features": "passthrough", "postprocess": "none"}
+    for params in ({**base, "model": "logistic_regression"},  # distances and weights: scale
+                   {**base, "model": "lightgbm"},  # its bins keep zero apart: not invariant
+                   {**base, "model": "random_forest"},  # ties between splits break otherwise
+                   {**base, "model": "hist_gradient_boosting", "preprocess": "quantile_scaled"},
+                   {**base, "model": "hist_gradient_boosting", "features": "select_percentile"}):
+        assert without_scaling(params, accepted) == (params, "")
+    small = {**accepted, "preprocess": [c for c in accepted["preprocess"]
+                                        if c.name != "numbers_as_is"]}
+    tree = {**base, "model": "hist_gradient_boosting"}
+    assert without_scaling(tree, small) == (tree, "")  # not offered: small or not all numeric
 
 
 def _boosting(rows: int = 12_000) -> tuple[pd.DataFrame, Any, Any]:
