@@ -39,9 +39,9 @@ def refit_scale(evaluation: Evaluation, n_rows: int) -> float:
 
 
 def refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec,
-                evaluation: Evaluation, *, pool: WorkerPool, job: dict[str, Any],
-                budget: Budget, data_name: str, pipeline_name: str, run_id: str,
-                predictions: Any = None) -> tuple[Any, Any, float, dict[str, Any], list[str]]:
+               evaluation: Evaluation, *, pool: WorkerPool, job: dict[str, Any],
+               budget: Budget, data_name: str, pipeline_name: str, run_id: str,
+               predictions: Any = None) -> tuple[Any, Any, float, dict[str, Any], list[str]]:
     """Assemble the program of the best trial and fit it on all rows in a worker; if that
     fails, fall back to the next best trials, then to the default combination. With the
     trials' out-of-fold ``predictions`` (small data), first an ensemble (ensemble.py)."""
@@ -117,7 +117,7 @@ def refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec,
 
 
 def refit_in_time(trials: list[Any], budget: Budget, scale: float,
-                   notes: list[str]) -> list[Any]:
+                  notes: list[str]) -> list[Any]:
     """The best trials whose refit on all rows is expected to end within the budget (their
     fold fit time x ``scale``), best first; if none is, the quickest to refit. A large
     table can make the best pipeline's refit far longer than the budget has left."""
