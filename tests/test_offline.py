@@ -19,6 +19,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from text2ml_jupyter._building import DefaultTrial, build_parts
 from text2ml_jupyter.candidates import Candidate
 from text2ml_jupyter.errors import CandidateError, Text2MLError
 from text2ml_jupyter.metrics import get_metric
@@ -268,10 +269,9 @@ def test_tree_encoding_keeps_categories_as_categories() -> None:
                          if c.name == "ordinal")
     frame = _frame(200)
     X, y = frame[spec.features], _target(frame, "binary")
-    namespace: dict[str, Any] = {}
-    exec(compile(tree_encoding.source, "<ordinal>", "exec"), namespace)  # noqa: S102
-    preprocess = namespace["build_preprocess"](optuna.trial.FixedTrial({}),
-                                               spec.columns_by_role())
+    preprocess = build_parts([("preprocess", "ordinal", tree_encoding.source, {})],
+                             lambda s, n, d: DefaultTrial(d),
+                             spec.columns_by_role())["preprocess"]
     encoded = preprocess.fit_transform(X, y)
     categorical = [c for c in encoded.columns if isinstance(encoded[c].dtype, pd.CategoricalDtype)]
     assert len(categorical) == 2  # cat and flag; the rest are numbers (and date parts)

@@ -26,7 +26,8 @@ from .search import Budget, expected_refit_seconds, local_params, quickest_defau
 from .slots import SLOTS
 from .spec import TaskSpec
 
-_REFIT = "text2ml_jupyter._refit:refit_program"
+# The worker call that fits a program on all rows (ensemble.py makes it too).
+REFIT_CALL = "text2ml_jupyter._refit:refit_program"
 
 
 def refit_scale(evaluation: Evaluation, n_rows: int) -> float:
@@ -93,7 +94,7 @@ def refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec,
                                    n_candidates={s: len(c) for s, c in accepted.items()})
         deadline = max(budget.end, time.monotonic() + 30.0)
         try:
-            fitted = pool.call(_REFIT, {"data_path": rows_path,
+            fitted = pool.call(REFIT_CALL, {"data_path": rows_path,
                                         "build_code": program.build_code,
                                         "data_name": data_name, "pipeline_name": pipeline_name,
                                         "boosting_iterations": n_iter},

@@ -34,7 +34,6 @@ POOL_SIZE = 15  # best distinct trials in the pool (+ the best of every other mo
 STEPS = 25  # greedy steps (members with replacement); the best prefix is kept
 KEEP = 30  # trials whose predictions the caller keeps (+ the best of every model)
 MAX_ROWS = 2_000  # ensembles only where CV is repeated on small data
-_REFIT = "text2ml_jupyter._refit:refit_program"
 
 
 def enabled(evaluation: Any, n_rows: int) -> bool:
@@ -413,6 +412,7 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
                      "best single pipeline was refitted.")
         return None
     from ._ensemble_program import assemble_ensemble_program
+    from ._refit import REFIT_CALL
     from ._safe_pickle import load_fitted
 
     try:
@@ -421,7 +421,7 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
             spec, chosen, evaluation=evaluation, data_name=data_name,
             pipeline_name=pipeline_name, run_id=run_id, score=selection.score,
             n_candidates={s: len(c) for s, c in accepted.items()})
-        fitted = pool.call(_REFIT, {"data_path": job["refit_data_path"],
+        fitted = pool.call(REFIT_CALL, {"data_path": job["refit_data_path"],
                                     "build_code": program.build_code, "data_name": data_name,
                                     "pipeline_name": pipeline_name}, deadline=budget.end)
         blob = fitted["pipeline"]

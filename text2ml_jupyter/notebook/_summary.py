@@ -469,8 +469,9 @@ def final_html(progress: RunProgress) -> str:
                       for slot, name, text in _winners(progress))
     if winners:
         parts.append(f'<table style="{_TABLE}">{winners}</table>')
-    if ensemble_line(progress):
-        parts.append(f"<div>{_esc(ensemble_line(progress))}</div>")
+    ensemble = ensemble_line(progress)
+    if ensemble:
+        parts.append(f"<div>{_esc(ensemble)}</div>")
     notes = list(getattr(result, "notes", None) or [])
     if notes:
         parts.append('<ul style="margin: 2px 0; padding-left: 18px">'
@@ -488,8 +489,9 @@ def final_text(progress: RunProgress) -> str:
     lines = ["Result", f"  {metric_label(progress)}: {score}{protocol}", f"  Time: {spent}"]
     lines += [f"  {slot}: {name}" + (f" — {text}" if text else "")
               for slot, name, text in _winners(progress)]
-    if ensemble_line(progress):
-        lines.append(f"  {ensemble_line(progress)}")
+    ensemble = ensemble_line(progress)
+    if ensemble:
+        lines.append(f"  {ensemble}")
     lines += [f"  Note: {n}" for n in getattr(result, "notes", None) or []]
     lines.append(f"  To search longer from here: {RESUME_HINT}")
     return "\n".join(lines)

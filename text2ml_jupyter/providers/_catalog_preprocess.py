@@ -211,7 +211,8 @@ def _ordinal(profile: Profile) -> Candidate:
         body += [
             "    categorical = make_pipeline(",
             "        FunctionTransformer(as_strings),",
-            "        # at most 255 categories per column (HistGradientBoosting's limit)",
+            f"        # at most {_MAX_CATEGORIES} categories per column "
+            "(HistGradientBoosting's limit)",
             '        OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,',
             f"                       max_categories={_MAX_CATEGORIES}),",
             "        FunctionTransformer(as_categories),",
