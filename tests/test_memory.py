@@ -17,14 +17,10 @@ import pytest
 
 import text2ml_jupyter
 from text2ml_jupyter._building import DefaultTrial, build_parts
+from text2ml_jupyter._lean import without_scaling
+from text2ml_jupyter._refit import _fixed_iterations, _with_settings, refit_program
 from text2ml_jupyter._runfolder import RunFolder
 from text2ml_jupyter._shipping import PARTS_SUFFIX, read_frame, write_frame
-from text2ml_jupyter._refit import (
-    _fixed_iterations,
-    _with_settings,
-    refit_program,
-    without_scaling,
-)
 from text2ml_jupyter.engine import ship_data
 from text2ml_jupyter.evaluation import Evaluation, choose_evaluation
 from text2ml_jupyter.providers import GenerationContext
@@ -232,6 +228,40 @@ def test_only_tree_pipelines_lose_their_scaling() -> None:
                                         if c.name != "numbers_as_is"]}
     tree = {**base, "model": "hist_gradient_boosting"}
     assert without_scaling(tree, small) == (tree, "")  # not offered: small or not all numeric
+
+
+def test_a_tree_trial_after_scaling_is_fitted_on_the_numbers_as_they_are(tmp_path) -> None:
+    """The search's trials: ``scaled`` before HGB is fitted as ``numbers_as_is`` (same score,
+    no copies), recorded on the trial; before a linear model the scaling stays."""
+    import optuna
+
+    from text2ml_jupyter.sandbox import Limits, WorkerPool
+    from text2ml_jupyter.search import Budget, Search, create_study, default_params
+
+    frame, spec, accepted = _large_numeric()
+    evaluation = choose_evaluation(frame["label"], classification=True, seed=0, time_budget=60)
+    job = ship_data(frame, RunFolder.create(tmp_path, "lean"), spec, evaluation)
+    study = create_study(direction="maximize", seed=0)
+    by_name = {slot: {c.name: c for c in found} for slot, found in accepted.items()}
+    for preprocess, model in [("scaled", "hist_gradient_boosting"),
+                              ("numbers_as_is", "hist_gradient_boosting"),
+                              ("scaled", "logistic_regression")]:
+        chosen = {"preprocess": preprocess, "features": "passthrough", "model": model,
+                  "postprocess": "none"}
+        study.enqueue_trial(default_params({slot: by_name[slot][name]
+                                            for slot, name in chosen.items()}))
+    with WorkerPool(1, tmp_path / "scratch", Limits(memory_mb=2048)) as pool:
+        search = Search(study, pool, accepted, job={**job, "evaluation": evaluation.to_dict()},
+                        budget=Budget(120.0), refit_scale=1.25)
+        for _ in range(3):
+            search._one_trial()
+    scaled_hgb, as_is_hgb, scaled_linear = study.trials
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert scaled_hgb.params["preprocess"] == "scaled"  # what TPE chose stays on the trial
+    assert scaled_hgb.user_attrs["fitted_as"] == {"preprocess": "numbers_as_is"}
+    assert scaled_hgb.value == as_is_hgb.value
+    assert "fitted_as" not in as_is_hgb.user_attrs
+    assert "fitted_as" not in scaled_linear.user_attrs
 
 
 def _boosting(rows: int = 12_000) -> tuple[pd.DataFrame, Any, Any]:

@@ -43,7 +43,7 @@ from .generation import (
 from .metrics import REGRESSION, get_metric
 from .providers import GenerationContext, Provider, get_provider
 from .sandbox import Limits, WorkerPool
-from .search import Budget, Search, create_study, enqueue_defaults
+from .search import Budget, Search, create_study, enqueue_defaults, release_memory
 from .slots import SLOTS
 from .spec import TaskSpec, check_frame, training_data
 from .understand import understand
@@ -289,6 +289,8 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
                           study_name=study.study_name)
     emit_stage(emit, budget, "search", f"Searching ({evaluation.describe()})")
     from .distributed import shared_search
+
+    release_memory()  # what reading and shipping the data freed goes back before the search
 
     trial_job = {**job, "evaluation": evaluation.to_dict()}
     from . import ensemble

@@ -232,6 +232,7 @@ class Search:
             candidate = self.accepted[slot.name][names.index(name)]
             chain.append((slot.name, name, candidate.source, candidate.defaults))
         keys = [f"{slot}.{name}" for slot, name, _, _ in chain]
+        chain = self._leaner(trial, chain)
         skipped = [key for key in keys if key in self.excluded]
         if skipped:  # failed fast: TPE learns to leave it, and no worker is spent
             trial.set_user_attr("error", f"{skipped[0]} is excluded: "
@@ -269,6 +270,21 @@ class Search:
             self.predictions.add(trial.number, out["score"], trial.params,
                                  out.get("predictions"))
         return TrialState.COMPLETE, out["score"]
+
+    def _leaner(self, trial: Any, chain: list[tuple[str, str, str, dict[str, Any]]]
+                ) -> list[tuple[str, str, str, dict[str, Any]]]:
+        """The chain a worker fits: ``scaled`` before a tree becomes ``numbers_as_is`` where
+        that is the same fit (_lean.py), so a trial spends no time or memory on copies of
+        the table that change nothing. The trial keeps the params TPE chose."""
+        from ._lean import without_scaling
+
+        chosen = {slot: name for slot, name, _, _ in chain}
+        lean, _ = without_scaling(chosen, self.accepted)
+        if lean["preprocess"] == chosen["preprocess"]:
+            return chain
+        as_is = next(c for c in self.accepted["preprocess"] if c.name == lean["preprocess"])
+        trial.set_user_attr("fitted_as", {"preprocess": as_is.name})
+        return [("preprocess", as_is.name, as_is.source, as_is.defaults), *chain[1:]]
 
     def _trial_limit(self) -> float:
         """Seconds one trial may run: generous (a slower model is not a broken one), but a
