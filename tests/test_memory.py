@@ -8,6 +8,7 @@ import dataclasses
 import gc
 import mmap
 import pickle
+import time
 from typing import Any
 
 import cloudpickle
@@ -318,6 +319,19 @@ def test_refit_program_fits_the_fixed_iterations_and_the_program_says_so(tmp_pat
                           pipeline_name="pipeline")
     assert plain["settings"] == {}
 
+    streamed = refit_program(Context(), data_path="x", build_code=build_code, data_name="df",
+                             pipeline_name="pipeline", out_path=str(tmp_path / "fitted.pkl"))
+    assert "pipeline" not in streamed  # no bytes through the pipe: the file holds them
+    with open(streamed["pipeline_path"], "rb") as source:
+        from_file = pickle.load(source)
+    X = frame.drop(columns="label")
+    np.testing.assert_array_equal(from_file.predict_proba(X),
+                                  pickle.loads(plain["pipeline"]).predict_proba(X))
+    unwritable = refit_program(Context(), data_path="x", build_code=build_code,
+                               data_name="df", pipeline_name="pipeline",
+                               out_path=str(tmp_path / "missing" / "fitted.pkl"))
+    assert pickle.loads(unwritable["pipeline"]).n_features_in_ == X.shape[1]  # bytes instead
+
     from text2ml_jupyter.program import Cell, Program
 
     program = Program(code="x = 1\npipeline.fit(X, y)\n", build_code="",
@@ -357,6 +371,39 @@ def test_the_caller_keeps_the_loaded_pipeline_not_its_bytes(tmp_path) -> None:
                                   result.pipeline.predict(rows))
     assert unloaded.pipeline_blob is None
     assert SLOTS_BY_NAME["model"].name in result.chosen
+
+
+def test_the_refit_pipeline_comes_back_through_a_file_and_the_file_goes(tmp_path) -> None:
+    from text2ml_jupyter._refit import refit_in_worker
+    from text2ml_jupyter.sandbox import Limits, WorkerPool
+
+    frame = _mixed(200).drop(columns=["note", "city"])
+    RunFolder.create(tmp_path, "file")
+    path = write_frame(frame, tmp_path / "data", columns=list(frame.columns),
+                       numeric=[c for c in frame.columns if c != "label"])
+    build_code = ("from sklearn.pipeline import make_pipeline\n"
+                  "from sklearn.preprocessing import FunctionTransformer\n"
+                  "from sklearn.tree import DecisionTreeClassifier\n"
+                  "def own(X):\n    return X.fillna(0)\n"
+                  "X = df.drop(columns='label')\ny = df['label']\n"
+                  "pipeline = make_pipeline(FunctionTransformer(own), "
+                  "DecisionTreeClassifier(random_state=0))\n")
+    arguments = {"data_path": str(path), "build_code": build_code, "data_name": "df",
+                 "pipeline_name": "pipeline"}
+    with WorkerPool(1, tmp_path / "scratch", Limits(memory_mb=2048)) as pool:
+        fitted, pipeline, kept, note = refit_in_worker(
+            pool, arguments, deadline=time.monotonic() + 60, origins=["offline"],
+            pipeline_name="pipeline")
+        assert "pipeline_path" in fitted and kept is None and note is None
+        X = frame.drop(columns="label")
+        assert (pipeline.predict(X) == frame["label"]).mean() > 0.9  # a fitted tree
+        # LLM-written code (its function here) is not loaded: its bytes are kept instead
+        _, unloaded, kept, note = refit_in_worker(
+            pool, arguments, deadline=time.monotonic() + 60, origins=["openai"],
+            pipeline_name="pipeline")
+        assert unloaded is None and "the LLM wrote" in note
+        np.testing.assert_array_equal(cloudpickle.loads(kept).predict(X), pipeline.predict(X))
+        assert list((tmp_path / "scratch").glob("fitted-*")) == []  # no file left behind
 
 
 def _anon_mb() -> float:

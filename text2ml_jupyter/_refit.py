@@ -13,12 +13,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import threading
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
-from ._safe_pickle import load_fitted
 from ._lean import without_scaling
+from ._safe_pickle import load_fitted
 from .candidates import Candidate
 from .errors import Text2MLError
 from .evaluation import Evaluation
@@ -95,23 +98,18 @@ def refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec,
                                    n_candidates={s: len(c) for s, c in accepted.items()})
         deadline = max(budget.end, time.monotonic() + 30.0)
         try:
-            fitted = pool.call(REFIT_CALL, {"data_path": rows_path,
-                                        "build_code": program.build_code,
-                                        "data_name": data_name, "pipeline_name": pipeline_name,
-                                        "boosting_iterations": n_iter},
-                               deadline=deadline)
+            fitted, pipeline, kept, note = refit_in_worker(
+                pool, {"data_path": rows_path, "build_code": program.build_code,
+                       "data_name": data_name, "pipeline_name": pipeline_name,
+                       "boosting_iterations": n_iter},
+                deadline=deadline, origins=[c.origin for c, _ in chosen.values()],
+                pipeline_name=pipeline_name)
         except Exception as exc:  # noqa: BLE001 - any failure: try the next option
             last_error = str(exc)
             notes.append(f"Refitting a pipeline on all rows failed ({last_error}); "
                          "using the next best.")
             continue
         program = _with_settings(program, fitted["settings"], pipeline_name, n_iter)
-        blob = fitted.pop("pipeline")
-        pipeline, note = load_fitted(blob, [c.origin for c, _ in chosen.values()],
-                                     pipeline_name)
-        # Once loaded, the pickled bytes are dropped (at 1M rows a forest is 100+ MB).
-        kept = blob if pipeline is None else None
-        del blob
         notes += [lean] if lean else []
         return program, (pipeline, kept), score, dict(params), notes + ([note] if note else [])
     raise Text2MLError(f"No pipeline could be fitted on all rows: {last_error}",
@@ -169,10 +167,13 @@ def _expected_refit(trial: Any, scale: float) -> float:
 
 
 def refit_program(context: Any, *, data_path: str, build_code: str, data_name: str,
-                  pipeline_name: str, boosting_iterations: int | None = None) -> dict[str, Any]:
+                  pipeline_name: str, boosting_iterations: int | None = None,
+                  out_path: str | None = None) -> dict[str, Any]:
     """(Worker side.) Run the program's build code on the data, fit the pipeline on all
     rows, and return it pickled by value (its functions come from the program), with the
-    parameters set before the fit (``settings``).
+    parameters set before the fit (``settings``). With ``out_path`` the pickle is streamed
+    into that file instead (``pipeline_path``): a forest fitted on 1M rows pickles to 100+
+    MB, and as bytes it would be copied again by the send, and twice more by the receive.
 
     ``boosting_iterations``: the ``n_iter_`` early stopping reached in the search. Gradient
     boosting with early stopping then runs exactly that many iterations instead of holding
@@ -188,7 +189,33 @@ def refit_program(context: Any, *, data_path: str, build_code: str, data_name: s
     if settings:
         pipeline.set_params(**settings)
     pipeline.fit(namespace["X"], namespace["y"])
+    if out_path is not None:
+        try:
+            with open(out_path, "wb") as out:
+                cloudpickle.dump(pipeline, out)
+            return {"pipeline_path": out_path, "settings": settings}
+        except OSError:  # past the worker's file-size limit (sandbox.py): as bytes
+            with contextlib.suppress(OSError):
+                os.remove(out_path)
     return {"pipeline": cloudpickle.dumps(pipeline), "settings": settings}
+
+
+def refit_in_worker(pool: WorkerPool, arguments: dict[str, Any], *, deadline: float,
+                    origins: list[str], pipeline_name: str
+                    ) -> tuple[dict[str, Any], Any, bytes | None, str | None]:
+    """(Caller side.) ``refit_program`` in a worker, its pickle passed through a file in the
+    scratch folder: (the worker's answer, the loaded pipeline or None, the pickle's bytes
+    only when it was not loaded, the note saying why)."""
+    path = pool.scratch / f"fitted-{uuid.uuid4().hex}.pkl"
+    try:
+        fitted = pool.call(REFIT_CALL, {**arguments, "out_path": str(path)}, deadline=deadline)
+        source = path if "pipeline_path" in fitted else fitted.pop("pipeline")
+        pipeline, note = load_fitted(source, origins, pipeline_name)
+        if pipeline is not None:
+            return fitted, pipeline, None, note
+        return fitted, None, source.read_bytes() if isinstance(source, Path) else source, note
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _fixed_iterations(pipeline: Any, n_iter: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import pickle
 import re
+from pathlib import Path
 from typing import Any
 
 _LIBRARIES = ("sklearn", "numpy", "scipy", "pandas")
@@ -55,16 +56,20 @@ def loads_library_only(blob: bytes) -> Any:
     return _LibraryOnly(io.BytesIO(blob)).load()
 
 
-def load_fitted(blob: bytes, origins: list[str], pipeline_name: str) -> tuple[Any, str | None]:
+def load_fitted(blob: bytes | Path, origins: list[str],
+                pipeline_name: str) -> tuple[Any, str | None]:
     """The fitted pipeline for the caller, and a note when it was not loaded.
 
-    Pipelines made only of the offline catalog's candidates (the package's own code) load
-    as they are; any LLM-written part limits the load to library classes.
+    ``blob``: the pickle, or the file holding it (read as it is unpickled: no copy of its
+    bytes in memory). Pipelines made only of the offline catalog's candidates (the
+    package's own code) load as they are; any LLM-written part limits the load to library
+    classes.
     """
-    if all(origin == "offline" for origin in origins):
-        return pickle.loads(blob), None  # the package's own catalog code
     try:
-        return loads_library_only(blob), None
+        with open(blob, "rb") if isinstance(blob, Path) else io.BytesIO(blob) as source:
+            if all(origin == "offline" for origin in origins):
+                return pickle.load(source), None  # the package's own catalog code
+            return _LibraryOnly(source).load(), None
     except GeneratedCode as exc:
         return None, (
             f"The winning pipeline holds code the LLM wrote ({exc.name}). It was fitted and "

@@ -412,8 +412,7 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
                      "best single pipeline was refitted.")
         return None
     from ._ensemble_program import assemble_ensemble_program
-    from ._refit import REFIT_CALL
-    from ._safe_pickle import load_fitted
+    from ._refit import refit_in_worker
 
     try:
         chosen = [(member_choices(accepted, t.params), w, t) for t, w in members]
@@ -421,23 +420,21 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
             spec, chosen, evaluation=evaluation, data_name=data_name,
             pipeline_name=pipeline_name, run_id=run_id, score=selection.score,
             n_candidates={s: len(c) for s, c in accepted.items()})
-        fitted = pool.call(REFIT_CALL, {"data_path": job["refit_data_path"],
-                                    "build_code": program.build_code, "data_name": data_name,
-                                    "pipeline_name": pipeline_name}, deadline=budget.end)
-        blob = fitted["pipeline"]
+        _, pipeline, kept, note = refit_in_worker(
+            pool, {"data_path": job["refit_data_path"], "build_code": program.build_code,
+                   "data_name": data_name, "pipeline_name": pipeline_name},
+            deadline=budget.end, pipeline_name=pipeline_name,
+            origins=[c.origin for member, _, _ in chosen for c, _ in member.values()])
     except Exception as exc:  # noqa: BLE001 - any failure: the single best remains
         notes.append(f"Refitting the ensemble of {described} failed ({exc}); the best single "
                      "pipeline was refitted.")
         return None
-    origins = [c.origin for member, _, _ in chosen for c, _ in member.values()]
-    pipeline, note = load_fitted(blob, origins, pipeline_name)
     own = ", ".join(f"trial {t.number}: {t.value:.4f}" for t, _ in members)
     notes.append(f"The pipeline is an ensemble of {described}: a weighted vote chosen by "
                  f"greedy ensemble selection on the trials' out-of-fold predictions. Its CV "
                  f"{get_metric(spec.metric).label} {selection.score:.4f} is optimistic (the "
                  f"weights were chosen on the same predictions); the members' own CV scores: "
                  f"{own}.")
-    kept = blob if pipeline is None else None  # as _refit.refit_best: not both in memory
     return (program, (pipeline, kept), selection.score, dict(members[0][0].params),
             notes + ([note] if note else []))
 
