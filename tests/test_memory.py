@@ -9,6 +9,7 @@ import gc
 import mmap
 import pickle
 import time
+from pathlib import Path
 from typing import Any
 
 import cloudpickle
@@ -23,6 +24,7 @@ from text2ml_jupyter._refit import _fixed_iterations, _with_settings, refit_prog
 from text2ml_jupyter._runfolder import RunFolder
 from text2ml_jupyter._shipping import PARTS_SUFFIX, read_frame, write_frame
 from text2ml_jupyter.engine import ship_data
+from text2ml_jupyter.errors import CandidateError
 from text2ml_jupyter.evaluation import Evaluation, choose_evaluation
 from text2ml_jupyter.providers import GenerationContext
 from text2ml_jupyter.providers.offline import OfflineProvider
@@ -96,6 +98,40 @@ def test_worker_sees_the_shipped_frame_over_a_mapping(tmp_path) -> None:
     # the mapping is copy-on-write: a worker writing to its frame never changes the file
     loaded.loc[loaded.index[0], "x1"] = 1e9
     assert read_frame(job["data_path"])["x1"].iloc[0] == frame["x1"].iloc[0]
+
+
+def test_the_data_is_shipped_where_no_worker_can_change_it(tmp_path) -> None:
+    """Outside the scratch folder, the only place a worker may write (_guard.py): a worker
+    that ran LLM-written code cannot change what the next worker loads."""
+    import os
+
+    from text2ml_jupyter.sandbox import Limits, WorkerPool
+
+    frame = _mixed()
+    folder = RunFolder.create(tmp_path, "run-1")
+    job = ship_data(frame, folder, _spec(frame), choose_evaluation(frame["label"],
+                                                                   classification=True))
+    shipped = folder.shipped.resolve()
+    for key in ("data_path", "refit_data_path"):
+        assert Path(job[key]).parent == shipped and not Path(job[key]).is_relative_to(
+            folder.scratch.resolve())
+    source = (f"def main():\n    with open({job['data_path']!r}, 'wb') as out:\n"
+              "        out.write(b'poison')\n")
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), saved or ""])
+    try:
+        with WorkerPool(1, folder.scratch, Limits(memory_mb=2048)) as pool:
+            with pytest.raises(CandidateError, match="^blocked: tried to"):
+                pool.call("_worker_jobs:as_candidate", {"source": source},
+                          deadline=time.monotonic() + 60)
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH")
+        else:
+            os.environ["PYTHONPATH"] = saved
+    assert list(read_frame(job["data_path"]).columns) == list(frame.columns)  # unchanged
+    folder.clean_scratch()
+    assert not shipped.exists()  # the copy goes at the end of the run
 
 
 def test_not_mostly_numeric_data_is_pickled(tmp_path) -> None:
@@ -319,19 +355,6 @@ def test_refit_program_fits_the_fixed_iterations_and_the_program_says_so(tmp_pat
                           pipeline_name="pipeline")
     assert plain["settings"] == {}
 
-    streamed = refit_program(Context(), data_path="x", build_code=build_code, data_name="df",
-                             pipeline_name="pipeline", out_path=str(tmp_path / "fitted.pkl"))
-    assert "pipeline" not in streamed  # no bytes through the pipe: the file holds them
-    with open(streamed["pipeline_path"], "rb") as source:
-        from_file = pickle.load(source)
-    X = frame.drop(columns="label")
-    np.testing.assert_array_equal(from_file.predict_proba(X),
-                                  pickle.loads(plain["pipeline"]).predict_proba(X))
-    unwritable = refit_program(Context(), data_path="x", build_code=build_code,
-                               data_name="df", pipeline_name="pipeline",
-                               out_path=str(tmp_path / "missing" / "fitted.pkl"))
-    assert pickle.loads(unwritable["pipeline"]).n_features_in_ == X.shape[1]  # bytes instead
-
     from text2ml_jupyter.program import Cell, Program
 
     program = Program(code="x = 1\npipeline.fit(X, y)\n", build_code="",
@@ -373,12 +396,34 @@ def test_the_caller_keeps_the_loaded_pipeline_not_its_bytes(tmp_path) -> None:
     assert SLOTS_BY_NAME["model"].name in result.chosen
 
 
-def test_the_refit_pipeline_comes_back_through_a_file_and_the_file_goes(tmp_path) -> None:
+@pytest.mark.parametrize("protocol", [0, pickle.HIGHEST_PROTOCOL])
+def test_a_pickle_crosses_in_chunks_and_loads_the_same(monkeypatch, protocol: int) -> None:
+    """The refit's stream (_refit._ChunkWriter / _ChunkReader), with tiny chunks so that
+    arrays and pickle frames straddle them; protocol 0 reads lines."""
+    from collections import deque
+
+    from text2ml_jupyter import _refit
+
+    monkeypatch.setattr(_refit, "_CHUNK_BYTES", 1000)
+    value = {"big": np.arange(5_000, dtype=np.float64), "text": "line\n" * 300, "n": 7,
+             "small": np.ones(3)}
+    sent: list[bytes] = []
+    writer = _refit._ChunkWriter(lambda question: sent.append(question[1]))
+    pickle.dump(value, writer, protocol=protocol)
+    writer.close()
+    assert len(sent) > 40 and all(len(c) == 1000 for c in sent[:-1])
+    chunks = deque(sent)
+    loaded = pickle.load(_refit._ChunkReader(chunks))
+    assert not chunks  # every chunk read, and dropped
+    np.testing.assert_array_equal(loaded["big"], value["big"])
+    assert loaded["text"] == value["text"] and loaded["n"] == 7
+
+
+def test_the_refit_pipeline_is_streamed_back_over_the_workers_connection(tmp_path) -> None:
     from text2ml_jupyter._refit import refit_in_worker
     from text2ml_jupyter.sandbox import Limits, WorkerPool
 
     frame = _mixed(200).drop(columns=["note", "city"])
-    RunFolder.create(tmp_path, "file")
     path = write_frame(frame, tmp_path / "data", columns=list(frame.columns),
                        numeric=[c for c in frame.columns if c != "label"])
     build_code = ("from sklearn.pipeline import make_pipeline\n"
@@ -394,7 +439,8 @@ def test_the_refit_pipeline_comes_back_through_a_file_and_the_file_goes(tmp_path
         fitted, pipeline, kept, note = refit_in_worker(
             pool, arguments, deadline=time.monotonic() + 60, origins=["offline"],
             pipeline_name="pipeline")
-        assert "pipeline_path" in fitted and kept is None and note is None
+        assert fitted == {"settings": {}}  # no bytes in the answer: they were streamed
+        assert kept is None and note is None
         X = frame.drop(columns="label")
         assert (pipeline.predict(X) == frame["label"]).mean() > 0.9  # a fitted tree
         # LLM-written code (its function here) is not loaded: its bytes are kept instead
@@ -403,7 +449,61 @@ def test_the_refit_pipeline_comes_back_through_a_file_and_the_file_goes(tmp_path
             pipeline_name="pipeline")
         assert unloaded is None and "the LLM wrote" in note
         np.testing.assert_array_equal(cloudpickle.loads(kept).predict(X), pipeline.predict(X))
-        assert list((tmp_path / "scratch").glob("fitted-*")) == []  # no file left behind
+
+
+_PATCH_CLOUDPICKLE = """
+import cloudpickle, pickle
+
+class Payload:
+    def __reduce__(self):
+        return (open, ({marker!r}, "w"))
+
+def forged(obj, file, *args, **kwargs):
+    pickle.dump(Payload(), file)
+
+def main():
+    cloudpickle.dump = forged  # stays patched in this worker after the call
+    return "patched"
+"""
+
+
+def test_after_llm_code_ran_an_offline_refit_runs_in_a_fresh_worker(tmp_path,
+                                                                    monkeypatch) -> None:
+    """The caller loads an offline pipeline's pickle as it is; LLM-written code that ran in
+    a worker earlier could have patched that worker's pickler. So once generated code ran,
+    such a refit forks a worker no candidate code ran in."""
+    from text2ml_jupyter._refit import refit_in_worker
+    from text2ml_jupyter.sandbox import Limits, WorkerPool
+
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    frame = _mixed(200).drop(columns=["note", "city", "flag"])
+    path = write_frame(frame, tmp_path / "data", columns=list(frame.columns),
+                       numeric=[c for c in frame.columns if c != "label"])
+    arguments = {"data_path": str(path), "data_name": "df", "pipeline_name": "pipeline",
+                 "build_code": "from sklearn.tree import DecisionTreeClassifier\n"
+                               "X = df.drop(columns='label').fillna(0)\ny = df['label']\n"
+                               "pipeline = DecisionTreeClassifier(random_state=0)\n"}
+    marker = tmp_path / "ran-in-the-caller"
+    patch = {"source": _PATCH_CLOUDPICKLE.format(marker=str(marker))}
+    with WorkerPool(1, tmp_path / "scratch", Limits(memory_mb=2048)) as pool:
+        def refit() -> Any:
+            return refit_in_worker(pool, arguments, deadline=time.monotonic() + 60,
+                                   origins=["offline"], pipeline_name="pipeline")[1]
+
+        assert pool.call("_worker_jobs:as_candidate", patch,
+                         deadline=time.monotonic() + 60) == "patched"
+        refit()  # the same, patched worker: what the fresh worker prevents
+        assert marker.exists()
+        marker.unlink()
+        pool.ran_generated_code = True  # as the engine sets it when LLM candidates ran
+        pipeline = refit()
+        assert not marker.exists()
+        assert pipeline.predict(frame.drop(columns="label").fillna(0)).shape == (200,)
+        # an LLM pipeline's own refit marks the pool too (its code ran in the worker)
+        pool.ran_generated_code = False
+        refit_in_worker(pool, arguments, deadline=time.monotonic() + 60,
+                        origins=["openai"], pipeline_name="pipeline")
+        assert pool.ran_generated_code
 
 
 def _anon_mb() -> float:

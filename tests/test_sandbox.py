@@ -97,6 +97,41 @@ def test_a_dying_worker_is_reported_and_replaced(pool, job, reason):
     assert call(pool, "echo", value=2) == 2
 
 
+_FORGED_MESSAGE = """
+import os, pickle, stat, struct
+
+class Payload:
+    def __reduce__(self):
+        return (open, ({marker!r}, "w"))
+
+def main():
+    body = pickle.dumps(("result", Payload()))
+    for fd in range(3, 256):
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                os.write(fd, struct.pack("!i", len(body)) + body)
+        except OSError:
+            pass
+    return "plain"
+"""
+
+
+def test_candidate_code_cannot_send_the_caller_a_pickle_that_runs(pool, tmp_path):
+    """Candidate code can write its own bytes to the worker's end of the connection; the
+    caller reads only plain values from it, so a forged pickle calls nothing there."""
+    marker = tmp_path / "ran-in-the-caller"
+    with pytest.raises(WorkerFailure, match="something other than plain values") as info:
+        call(pool, "as_candidate", source=_FORGED_MESSAGE.format(marker=str(marker)))
+    assert info.value.kind == "crash"
+    assert not marker.exists()
+    assert call(pool, "echo", value=[1.5, "x", b"y", {"n": None}]) == [1.5, "x", b"y",
+                                                                      {"n": None}]
+    import numpy as np
+
+    array = call(pool, "echo", value=np.arange(4.0))
+    assert isinstance(array, np.ndarray) and array.tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
 def test_memory_limit(pool):
     with pytest.raises(CandidateError, match="memory limit"):
         call(pool, "allocate", gib=4)

@@ -10,20 +10,18 @@ what loading the fitted pipeline needs, while the search still runs.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import math
-import os
 import threading
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
 from ._lean import without_scaling
 from ._safe_pickle import load_fitted
 from .candidates import Candidate
-from .errors import Text2MLError
+from .errors import CandidateError, Text2MLError
 from .evaluation import Evaluation
 from .sandbox import WorkerPool
 from .search import Budget, expected_refit_seconds, local_params, quickest_defaults, release_memory
@@ -168,12 +166,13 @@ def _expected_refit(trial: Any, scale: float) -> float:
 
 def refit_program(context: Any, *, data_path: str, build_code: str, data_name: str,
                   pipeline_name: str, boosting_iterations: int | None = None,
-                  out_path: str | None = None) -> dict[str, Any]:
+                  stream: bool = False) -> dict[str, Any]:
     """(Worker side.) Run the program's build code on the data, fit the pipeline on all
     rows, and return it pickled by value (its functions come from the program), with the
-    parameters set before the fit (``settings``). With ``out_path`` the pickle is streamed
-    into that file instead (``pipeline_path``): a forest fitted on 1M rows pickles to 100+
-    MB, and as bytes it would be copied again by the send, and twice more by the receive.
+    parameters set before the fit (``settings``). With ``stream`` the pickle goes to the
+    caller a few MB at a time, as questions (``refit_in_worker``), instead of as one bytes
+    object: a forest fitted on 1M rows pickles to 100+ MB, which the send would copy again
+    and the receive twice more.
 
     ``boosting_iterations``: the ``n_iter_`` early stopping reached in the search. Gradient
     boosting with early stopping then runs exactly that many iterations instead of holding
@@ -189,33 +188,123 @@ def refit_program(context: Any, *, data_path: str, build_code: str, data_name: s
     if settings:
         pipeline.set_params(**settings)
     pipeline.fit(namespace["X"], namespace["y"])
-    if out_path is not None:
-        try:
-            with open(out_path, "wb") as out:
-                cloudpickle.dump(pipeline, out)
-            return {"pipeline_path": out_path, "settings": settings}
-        except OSError:  # past the worker's file-size limit (sandbox.py): as bytes
-            with contextlib.suppress(OSError):
-                os.remove(out_path)
-    return {"pipeline": cloudpickle.dumps(pipeline), "settings": settings}
+    if not stream:
+        return {"pipeline": cloudpickle.dumps(pipeline), "settings": settings}
+    out = _ChunkWriter(context.ask)
+    cloudpickle.dump(pipeline, out)
+    out.close()
+    return {"settings": settings}
+
+
+_CHUNK_BYTES = 8 * 2**20
+
+
+class _ChunkWriter:
+    """(Worker side.) A file for ``pickle.dump`` that sends what it is given to the caller
+    in chunks of ``_CHUNK_BYTES``; a large array's buffer is sliced, not copied whole."""
+
+    def __init__(self, ask: Any) -> None:
+        self._ask = ask
+        self._pending = bytearray()
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        size = len(view)
+        if self._pending:
+            take = min(size, _CHUNK_BYTES - len(self._pending))
+            self._pending += view[:take]
+            view = view[take:]
+            if len(self._pending) == _CHUNK_BYTES:
+                self._send(bytes(self._pending))
+                self._pending.clear()
+        while len(view) >= _CHUNK_BYTES:
+            self._send(bytes(view[:_CHUNK_BYTES]))
+            view = view[_CHUNK_BYTES:]
+        self._pending += view
+        return size
+
+    def close(self) -> None:
+        if self._pending:
+            self._send(bytes(self._pending))
+            self._pending.clear()
+
+    def _send(self, chunk: bytes) -> None:
+        self._ask(("pickle", chunk))
+
+
+class _ChunkReader:
+    """(Caller side.) The received chunks as a file for ``pickle.load``; each chunk is
+    dropped once read, so the bytes shrink as the pipeline grows."""
+
+    def __init__(self, chunks: collections.deque[bytes]) -> None:
+        self._chunks = chunks
+        self._current = memoryview(b"")
+
+    def _next(self) -> bool:
+        while not self._current and self._chunks:
+            self._current = memoryview(self._chunks.popleft())
+        return bool(self._current)
+
+    def read(self, size: int = -1) -> bytes:
+        parts = []
+        while (size < 0 or size > 0) and self._next():
+            take = len(self._current) if size < 0 else min(size, len(self._current))
+            parts.append(self._current[:take].tobytes())
+            self._current = self._current[take:]
+            size -= 0 if size < 0 else take
+        return b"".join(parts)
+
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(target) and self._next():
+            take = min(len(target) - filled, len(self._current))
+            target[filled:filled + take] = self._current[:take]
+            self._current = self._current[take:]
+            filled += take
+        return filled
+
+    def readline(self) -> bytes:
+        parts = []
+        while self._next():
+            end = bytes(self._current[:4096]).find(b"\n")
+            take = end + 1 if end >= 0 else min(4096, len(self._current))
+            parts.append(self._current[:take].tobytes())
+            self._current = self._current[take:]
+            if end >= 0:
+                break
+        return b"".join(parts)
 
 
 def refit_in_worker(pool: WorkerPool, arguments: dict[str, Any], *, deadline: float,
                     origins: list[str], pipeline_name: str
                     ) -> tuple[dict[str, Any], Any, bytes | None, str | None]:
-    """(Caller side.) ``refit_program`` in a worker, its pickle passed through a file in the
-    scratch folder: (the worker's answer, the loaded pipeline or None, the pickle's bytes
-    only when it was not loaded, the note saying why)."""
-    path = pool.scratch / f"fitted-{uuid.uuid4().hex}.pkl"
+    """(Caller side.) ``refit_program`` in a worker, its pickle streamed back over the
+    worker's own connection: (the worker's answer, the loaded pipeline or None, the
+    pickle's bytes only when it was not loaded, the note saying why)."""
+    chunks: collections.deque[bytes] = collections.deque()
+
+    def receive(question: Any) -> None:
+        if not (isinstance(question, tuple) and len(question) == 2
+                and question[0] == "pickle" and isinstance(question[1], bytes)):
+            raise CandidateError("a refit asks no questions")
+        chunks.append(question[1])
+
+    trusted = all(origin == "offline" for origin in origins)
+    if trusted and pool.ran_generated_code:
+        pool.retire_idle(keep=0)  # the next call forks a worker no candidate code ran in
     try:
-        fitted = pool.call(REFIT_CALL, {**arguments, "out_path": str(path)}, deadline=deadline)
-        source = path if "pipeline_path" in fitted else fitted.pop("pipeline")
-        pipeline, note = load_fitted(source, origins, pipeline_name)
-        if pipeline is not None:
-            return fitted, pipeline, None, note
-        return fitted, None, source.read_bytes() if isinstance(source, Path) else source, note
+        fitted = pool.call(REFIT_CALL, {**arguments, "stream": True}, deadline=deadline,
+                           on_ask=receive)
     finally:
-        path.unlink(missing_ok=True)
+        pool.ran_generated_code |= not trusted
+    if trusted:  # the package's own code, loaded as it streams in: no copy kept
+        pipeline, note = load_fitted(_ChunkReader(chunks), origins, pipeline_name)
+        return fitted, pipeline, None, note
+    blob = b"".join(chunks)  # kept while the pipeline is not loaded
+    chunks.clear()
+    pipeline, note = load_fitted(blob, origins, pipeline_name)
+    return fitted, pipeline, blob if pipeline is None else None, note
 
 
 def _fixed_iterations(pipeline: Any, n_iter: int) -> dict[str, Any]:

@@ -220,9 +220,17 @@ class RunFolder:
                                    "storage": public_storage(storage),
                                    "study_name": study_name or self.run_id})
 
+    @property
+    def shipped(self) -> Path:
+        """Where the data goes for the workers (_shipping.write_frame): beside the scratch
+        folder, not in it, so no worker can change what another worker loads (a worker
+        writes only in the scratch folder, _guard.py)."""
+        return self.path / "shipped"
+
     def clean_scratch(self) -> None:
         """Remove the data copy (_shipping.write_frame's files); keep the worker logs."""
-        for pattern in ("*.pkl", "*.npy", "*.parts"):
+        shutil.rmtree(self.shipped, ignore_errors=True)
+        for pattern in ("*.pkl", "*.npy", "*.parts"):  # where older versions shipped it
             for item in self.scratch.glob(pattern):
                 item.unlink(missing_ok=True)
         if self.scratch.is_dir() and not any(self.scratch.iterdir()):

@@ -14,8 +14,7 @@ from __future__ import annotations
 import io
 import pickle
 import re
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 _LIBRARIES = ("sklearn", "numpy", "scipy", "pandas")
 # Module-level functions those libraries pickle their own objects with.
@@ -50,26 +49,48 @@ class _LibraryOnly(pickle.Unpickler):
         raise GeneratedCode(f"{module}.{name}")
 
 
+# NumPy's own reconstruction of arrays, dtypes and scalars (numpy.core in 1.x, numpy._core
+# in 2.x): all a worker's answers need beyond builtin values.
+_NUMPY_VALUES = re.compile(r"^numpy\.(_?core\.(multiarray|numeric)\.(_reconstruct|_frombuffer|"
+                           r"scalar)|ndarray|dtype|_?core\.multiarray\.ndarray)$")
+
+
+class _PlainValues(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "builtins" and name in _BUILTINS:
+            return super().find_class(module, name)
+        if _NUMPY_VALUES.match(f"{module}.{name}"):
+            return super().find_class(module, name)
+        raise GeneratedCode(f"{module}.{name}")
+
+
+def loads_plain(blob: bytes) -> Any:
+    """Unpickle a message from a worker: builtin values (str, numbers, bytes, containers)
+    and NumPy arrays only. A worker runs candidate code, which can write its own bytes to
+    the worker's end of the connection; unpickled as they came, they could call anything
+    in the caller. Else ``GeneratedCode``, with nothing called."""
+    return _PlainValues(io.BytesIO(blob)).load()
+
+
 def loads_library_only(blob: bytes) -> Any:
     """Unpickle ``blob`` if it names only library classes and their helpers; else raise
     ``GeneratedCode`` without having called anything outside those."""
     return _LibraryOnly(io.BytesIO(blob)).load()
 
 
-def load_fitted(blob: bytes | Path, origins: list[str],
+def load_fitted(blob: bytes | BinaryIO, origins: list[str],
                 pipeline_name: str) -> tuple[Any, str | None]:
     """The fitted pipeline for the caller, and a note when it was not loaded.
 
-    ``blob``: the pickle, or the file holding it (read as it is unpickled: no copy of its
-    bytes in memory). Pipelines made only of the offline catalog's candidates (the
-    package's own code) load as they are; any LLM-written part limits the load to library
-    classes.
+    ``blob``: the pickle, or a file to read it from as it is unpickled. Pipelines made only
+    of the offline catalog's candidates (the package's own code) load as they are; any
+    LLM-written part limits the load to library classes.
     """
+    source = io.BytesIO(blob) if isinstance(blob, bytes) else blob
     try:
-        with open(blob, "rb") if isinstance(blob, Path) else io.BytesIO(blob) as source:
-            if all(origin == "offline" for origin in origins):
-                return pickle.load(source), None  # the package's own catalog code
-            return _LibraryOnly(source).load(), None
+        if all(origin == "offline" for origin in origins):
+            return pickle.load(source), None  # the package's own catalog code
+        return _LibraryOnly(source).load(), None
     except GeneratedCode as exc:
         return None, (
             f"The winning pipeline holds code the LLM wrote ({exc.name}). It was fitted and "

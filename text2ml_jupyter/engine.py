@@ -251,9 +251,10 @@ def _proposed_spec(provider: Provider, task: str, frame: pd.DataFrame, budget: B
 
 def ship_data(frame: pd.DataFrame, folder: RunFolder, spec: TaskSpec,
               evaluation: Evaluation) -> dict[str, Any]:
-    """Write the features and the target once into the scratch folder; workers read them
-    from there (_shipping.py: numbers as a float64 file every worker maps, shared, the rest
-    pickled). On large data, tests and trials read only the rows the protocol scores on
+    """Write the features and the target once into the run's ``shipped`` folder; workers
+    read them from there (_shipping.py: numbers as a float64 file every worker maps,
+    shared, the rest pickled) and cannot change them (they write only in the scratch
+    folder). On large data, tests and trials read only the rows the protocol scores on
     (its seeded sample), and the refit reads all rows: a trial worker never holds the whole
     table."""
     import numpy as np
@@ -262,15 +263,16 @@ def ship_data(frame: pd.DataFrame, folder: RunFolder, spec: TaskSpec,
 
     columns = [*spec.features, spec.target]
     numeric = spec.columns_by_role().get("numeric", [])
-    scratch = folder.scratch.resolve()  # workers run in the scratch folder
-    full_path = write_frame(frame, scratch / "data", columns=columns, numeric=numeric)
+    shipped = folder.shipped.resolve()  # read-only for workers: outside their scratch folder
+    shipped.mkdir(parents=True, exist_ok=True)
+    full_path = write_frame(frame, shipped / "data", columns=columns, numeric=numeric)
     job = {"data_path": str(full_path), "refit_data_path": str(full_path),
            "spec": spec.to_dict()}
     usable = np.flatnonzero(frame[spec.target].notna().to_numpy())
     if evaluation.sample_rows and len(usable) > evaluation.sample_rows:
         # the positions X.sample(n, random_state=seed) picks in the generated program
         picked, _ = evaluation.sample(pd.Series(usable), pd.Series(usable))
-        sample_path = write_frame(frame, scratch / "sample", columns=columns,
+        sample_path = write_frame(frame, shipped / "sample", columns=columns,
                                   numeric=numeric, rows=picked.to_numpy())
         job["data_path"] = str(sample_path)
     return job
@@ -328,6 +330,7 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
     if search.excluded:
         folder.write_candidates(every)  # their status is now failed, with the reason
 
+    pool.ran_generated_code |= any(c.origin != "offline" for c in every)
     pool.retire_idle(keep=1)  # the refit needs one worker, and the others' memory
     emit_stage(emit, budget, "refit", "Refitting the best pipeline on all rows")
     program, (pipeline, blob), best_score, params, notes = refit_best(

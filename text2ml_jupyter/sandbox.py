@@ -243,15 +243,29 @@ class Worker:
                     if self.process.poll() is not None:
                         raise EOFError
                     continue
-                kind, payload = self._conn.recv()
+                message = self._conn.recv_bytes()
             except (EOFError, OSError):
                 raise WorkerFailure(self._death_reason(), "crash") from None
+            kind, payload = self._plain(message)
             if kind == "result":
                 self.ready = True
                 return payload
             if kind == "error":
                 raise CandidateError(payload)
             self._answer(payload, on_ask)
+
+    def _plain(self, message: bytes) -> tuple[str, Any]:
+        """A message as plain values (``_safe_pickle.loads_plain``); anything else means
+        code in the worker wrote to its connection: the worker is killed, the call fails."""
+        from ._safe_pickle import loads_plain
+
+        try:
+            kind, payload = loads_plain(message)
+        except Exception as exc:  # noqa: BLE001 - refused, malformed, or not a pair
+            self.kill()
+            raise WorkerFailure(f"the worker sent something other than plain values ({exc}); "
+                                "it was stopped", "crash") from None
+        return kind, payload
 
     def _answer(self, question: Any, on_ask: Callable[[Any], Any] | None) -> None:
         try:
@@ -314,6 +328,9 @@ class WorkerPool:
         self._workers: list[Worker | None] = [None] * n_workers
         self._lock = threading.Lock()
         self.replaced = 0
+        # Set once LLM-written code ran in a worker: such a worker may have been changed by
+        # it (a patched library), so what the caller loads unchecked comes from a fresh one.
+        self.ran_generated_code = False
         self.start_seconds = 2.0  # how long a worker takes to start; measured by warm()
         for index in range(n_workers):
             self._workers[index] = self._spawn(index)
