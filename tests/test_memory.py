@@ -398,22 +398,22 @@ def test_the_caller_keeps_the_loaded_pipeline_not_its_bytes(tmp_path) -> None:
 
 @pytest.mark.parametrize("protocol", [0, pickle.HIGHEST_PROTOCOL])
 def test_a_pickle_crosses_in_chunks_and_loads_the_same(monkeypatch, protocol: int) -> None:
-    """The refit's stream (_refit._ChunkWriter / _ChunkReader), with tiny chunks so that
+    """The refit's stream (_pickle_stream.py), with tiny chunks so that
     arrays and pickle frames straddle them; protocol 0 reads lines."""
     from collections import deque
 
-    from text2ml_jupyter import _refit
+    from text2ml_jupyter import _pickle_stream
 
-    monkeypatch.setattr(_refit, "_CHUNK_BYTES", 1000)
+    monkeypatch.setattr(_pickle_stream, "_CHUNK_BYTES", 1000)
     value = {"big": np.arange(5_000, dtype=np.float64), "text": "line\n" * 300, "n": 7,
              "small": np.ones(3)}
     sent: list[bytes] = []
-    writer = _refit._ChunkWriter(lambda question: sent.append(question[1]))
+    writer = _pickle_stream.ChunkWriter(lambda question: sent.append(question[1]))
     pickle.dump(value, writer, protocol=protocol)
     writer.close()
     assert len(sent) > 40 and all(len(c) == 1000 for c in sent[:-1])
     chunks = deque(sent)
-    loaded = pickle.load(_refit._ChunkReader(chunks))
+    loaded = pickle.load(_pickle_stream.ChunkReader(chunks))
     assert not chunks  # every chunk read, and dropped
     np.testing.assert_array_equal(loaded["big"], value["big"])
     assert loaded["text"] == value["text"] and loaded["n"] == 7

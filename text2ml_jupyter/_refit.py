@@ -4,8 +4,9 @@ of the budget.
 ``refit_best`` (called by ``engine.search_and_finish``) ranks the trials by score, keeps the
 ones whose refit is expected to end in time, tries an ensemble first on small data
 (ensemble.py), then the best trials in turn and finally the default combination.
-``refit_program`` is the worker side. ``preload_in_background`` imports, in the caller,
-what loading the fitted pipeline needs, while the search still runs.
+``refit_program`` is the worker side, ``refit_in_worker`` the caller's (the pickle streamed
+back, _pickle_stream.py). ``preload_in_background`` imports, in the caller, what loading the
+fitted pipeline needs, while the search still runs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from typing import Any
 
 from ._lean import without_scaling
+from ._pickle_stream import ChunkReader, ChunkWriter
 from ._safe_pickle import load_fitted
 from .candidates import Candidate
 from .errors import CandidateError, Text2MLError
@@ -190,90 +192,10 @@ def refit_program(context: Any, *, data_path: str, build_code: str, data_name: s
     pipeline.fit(namespace["X"], namespace["y"])
     if not stream:
         return {"pipeline": cloudpickle.dumps(pipeline), "settings": settings}
-    out = _ChunkWriter(context.ask)
+    out = ChunkWriter(context.ask)
     cloudpickle.dump(pipeline, out)
     out.close()
     return {"settings": settings}
-
-
-_CHUNK_BYTES = 8 * 2**20
-
-
-class _ChunkWriter:
-    """(Worker side.) A file for ``pickle.dump`` that sends what it is given to the caller
-    in chunks of ``_CHUNK_BYTES``; a large array's buffer is sliced, not copied whole."""
-
-    def __init__(self, ask: Any) -> None:
-        self._ask = ask
-        self._pending = bytearray()
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        size = len(view)
-        if self._pending:
-            take = min(size, _CHUNK_BYTES - len(self._pending))
-            self._pending += view[:take]
-            view = view[take:]
-            if len(self._pending) == _CHUNK_BYTES:
-                self._send(bytes(self._pending))
-                self._pending.clear()
-        while len(view) >= _CHUNK_BYTES:
-            self._send(bytes(view[:_CHUNK_BYTES]))
-            view = view[_CHUNK_BYTES:]
-        self._pending += view
-        return size
-
-    def close(self) -> None:
-        if self._pending:
-            self._send(bytes(self._pending))
-            self._pending.clear()
-
-    def _send(self, chunk: bytes) -> None:
-        self._ask(("pickle", chunk))
-
-
-class _ChunkReader:
-    """(Caller side.) The received chunks as a file for ``pickle.load``; each chunk is
-    dropped once read, so the bytes shrink as the pipeline grows."""
-
-    def __init__(self, chunks: collections.deque[bytes]) -> None:
-        self._chunks = chunks
-        self._current = memoryview(b"")
-
-    def _next(self) -> bool:
-        while not self._current and self._chunks:
-            self._current = memoryview(self._chunks.popleft())
-        return bool(self._current)
-
-    def read(self, size: int = -1) -> bytes:
-        parts = []
-        while (size < 0 or size > 0) and self._next():
-            take = len(self._current) if size < 0 else min(size, len(self._current))
-            parts.append(self._current[:take].tobytes())
-            self._current = self._current[take:]
-            size -= 0 if size < 0 else take
-        return b"".join(parts)
-
-    def readinto(self, buffer: Any) -> int:
-        target = memoryview(buffer).cast("B")
-        filled = 0
-        while filled < len(target) and self._next():
-            take = min(len(target) - filled, len(self._current))
-            target[filled:filled + take] = self._current[:take]
-            self._current = self._current[take:]
-            filled += take
-        return filled
-
-    def readline(self) -> bytes:
-        parts = []
-        while self._next():
-            end = bytes(self._current[:4096]).find(b"\n")
-            take = end + 1 if end >= 0 else min(4096, len(self._current))
-            parts.append(self._current[:take].tobytes())
-            self._current = self._current[take:]
-            if end >= 0:
-                break
-        return b"".join(parts)
 
 
 def refit_in_worker(pool: WorkerPool, arguments: dict[str, Any], *, deadline: float,
@@ -299,7 +221,7 @@ def refit_in_worker(pool: WorkerPool, arguments: dict[str, Any], *, deadline: fl
     finally:
         pool.ran_generated_code |= not trusted
     if trusted:  # the package's own code, loaded as it streams in: no copy kept
-        pipeline, note = load_fitted(_ChunkReader(chunks), origins, pipeline_name)
+        pipeline, note = load_fitted(ChunkReader(chunks), origins, pipeline_name)
         return fitted, pipeline, None, note
     blob = b"".join(chunks)  # kept while the pipeline is not loaded
     chunks.clear()
