@@ -62,7 +62,7 @@ class ChunkReader:
 
     def read(self, size: int = -1) -> bytes:
         parts = []
-        while (size < 0 or size > 0) and self._next():
+        while size != 0 and self._next():
             take = len(self._current) if size < 0 else min(size, len(self._current))
             parts.append(self._current[:take].tobytes())
             self._current = self._current[take:]

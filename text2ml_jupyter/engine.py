@@ -49,7 +49,6 @@ from .spec import TaskSpec, check_frame, training_data
 from .understand import understand
 
 
-
 @dataclass
 class Result:
     """What a run produced: the fitted pipeline, its program, and how it was found."""
