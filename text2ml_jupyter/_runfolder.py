@@ -5,8 +5,8 @@ candidate's source and test outcome), study.journal (the Optuna storage, unless 
 was given another), run.json (what a resume needs besides the study, written when the
 search starts), program.py and result.json (when the run finished), notebook.json (from
 the notebook layer) and usage.json (when an LLM wrote). ``scratch/`` holds the worker
-logs and the copy of the data the workers read; the data copy is removed when the run
-ends.
+logs (the only place workers may write); ``shipped/`` the copy of the data the workers
+read, removed when the run ends.
 
 Every file is written whole or not at all (temporary file, fsync, rename), so a process
 killed at any moment leaves each file old, new or absent, never half-written. The journal
