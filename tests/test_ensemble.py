@@ -20,13 +20,14 @@ import pandas as pd
 import pytest
 from _programs import run_standalone
 from sklearn import metrics as skm
-from sklearn.datasets import load_diabetes, make_classification
+from sklearn.datasets import load_diabetes, make_classification, make_friedman1
 
 import text2ml_jupyter
 from text2ml_jupyter._ensemble_program import assemble_ensemble_program
 from text2ml_jupyter.candidates import Candidate
 from text2ml_jupyter._refit import refit_program
 from text2ml_jupyter.ensemble import (
+    RESERVE_SHARE,
     FoldScorer,
     PredictionStore,
     blend_threshold,
@@ -207,6 +208,51 @@ def test_caruana_is_greedy_with_replacement() -> None:
     scorer = FoldScorer("mae", "regression", y, [2, 2])
     weights, score = caruana(outputs, scorer, maximize=False, steps=10)
     assert weights == {0: 3, 1: 1} and score == 0.0  # (3 * 1 - 3) / 4 = 0
+
+
+def test_caruana_keeps_the_members_refits_within_the_time_left() -> None:
+    y = np.zeros(4)
+    outputs = [np.full((4, 1), 1.0), np.full((4, 1), -1.0), np.full((4, 1), -1.2)]
+    scorer = FoldScorer("mae", "regression", y, [4])  # one fold: a holdout split
+    assert caruana(outputs, scorer, maximize=False, steps=4) == ({0: 1, 1: 1}, 0.0)
+    # member 1 refits too slowly for the 5 s left: member 2 replaces it; with 2 s, alone
+    weights, score = caruana(outputs, scorer, maximize=False, steps=4,
+                             costs=[2.0, 9.0, 3.0], max_cost=5.0)
+    assert weights == {0: 1, 2: 1} and score == pytest.approx(0.1)
+    weights, score = caruana(outputs, scorer, maximize=False, steps=4,
+                             costs=[2.0, 9.0, 3.0], max_cost=2.0)
+    assert weights == {0: 1} and score == 1.0
+
+
+def test_selection_on_a_holdout_split_within_the_time_left() -> None:
+    rng = np.random.default_rng(3)
+    n = 400
+    y = rng.normal(size=n) * 10
+    holdout = [rng.permutation(n)[:100]]  # the one validation fold of a holdout split
+    a, b, c = (y + rng.normal(scale=3, size=n) for _ in range(3))
+    trials = sorted([(0, _cv(y, a, holdout), "hgb", a), (1, _cv(y, b, holdout), "lgbm", b),
+                     (2, _cv(y, c, holdout), "forest", c)], key=lambda t: t[1])
+    store = _store("minimize", trials, holdout)
+    best = (trials[0][0], trials[0][1])
+    picked = select(store.entries(), y, metric="rmse", task_type="regression", best=best)
+    assert len(picked.members) == 3 and picked.score < best[1]
+    slow = trials[2][0]
+    picked = select(store.entries(), y, metric="rmse", task_type="regression", best=best,
+                    seconds=lambda number: 50.0 if number == slow else 1.0, max_seconds=10.0)
+    assert {t for t, _ in picked.members} == {trials[0][0], trials[1][0]}
+    picked = select(store.entries(), y, metric="rmse", task_type="regression", best=best,
+                    seconds=lambda number: 6.0, max_seconds=10.0)
+    assert picked.members == [(best[0], 1)] and picked.score == best[1]
+
+
+def test_trials_keep_predictions_unless_they_score_on_a_sample() -> None:
+    from text2ml_jupyter.ensemble import enabled
+
+    assert enabled(Evaluation(n_splits=5, stratified=True, n_repeats=3))
+    assert enabled(Evaluation(n_splits=3, stratified=False))
+    assert enabled(Evaluation(n_splits=1, stratified=True, holdout=True))
+    assert not enabled(Evaluation(n_splits=1, stratified=True, holdout=True,
+                                  sample_rows=125_000))
 
 
 def test_store_keeps_the_best_and_each_model_best() -> None:
@@ -505,6 +551,18 @@ def test_engine_run_regression_small_data(tmp_path: Path) -> None:
     _check_result(result, frame, tmp_path)
 
 
+def test_engine_run_on_a_holdout_split(tmp_path: Path) -> None:
+    """Above 20,000 rows trials score on one holdout split: their predictions on its
+    validation rows feed the selection, and the program reproduces the blend's score."""
+    X, y = make_friedman1(n_samples=21_000, n_features=8, noise=1.0, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(8)]).assign(y=y)
+    result = text2ml_jupyter.run("Predict y.", frame, time_budget=25, target="y",
+                                 run_dir=tmp_path / "runs", seed=0)
+    assert result.evaluation.holdout and not result.evaluation.sample_rows
+    assert "nsemble" in " ".join(result.notes)  # the selection ran, blended or not
+    _check_result(result, frame, tmp_path)
+
+
 def test_engine_run_string_labels_with_a_threshold(tmp_path: Path) -> None:
     X, y = make_classification(n_samples=500, n_features=6, n_informative=4, n_redundant=0,
                                weights=[0.75], flip_y=0.08, random_state=1)
@@ -545,3 +603,10 @@ def test_the_search_reserves_refit_time_for_an_ensembles_members(direction: str)
     search._update_reserve()
     assert budget.reserve == pytest.approx(
         sum(expected_refit_seconds(f, 1.25) for f in (3.0, 1.0, 2.0)) + 0.5)
+    # the other models' share is capped: it would cut a short search in half
+    short = Budget(25.0)
+    search = Search(study, pool, {}, job={}, budget=short, refit_scale=1.25,
+                    predictions=object())
+    search._update_reserve()
+    assert short.reserve == pytest.approx(
+        expected_refit_seconds(3.0, 1.25) + RESERVE_SHARE * 25.0 + 0.5)

@@ -41,7 +41,7 @@ def assemble_ensemble_program(
 ) -> EnsembleProgram:
     """The program of a weighted vote of ``members``: (slot -> (candidate, its own
     hyperparameters), integer weight, the trial (``number``, ``value``, ``params``)), best
-    trial first. ``score`` is the ensemble's CV score on the out-of-fold predictions.
+    trial first. ``score`` is the ensemble's CV score on the validation predictions.
 
     Raises ValueError when fewer than two members are given or a candidate cannot be
     bound or renamed (the engine then refits the single best pipeline)."""
@@ -171,7 +171,7 @@ def _build_code(spec: Any, pipeline_name: str, variables: list[str],
     pairs = ", ".join(f'("{v}", {v})' for v in variables)
     lines += ["",
               "# The ensemble: a weighted vote of the members (the weights are how often greedy",
-              "# ensemble selection picked each member on their out-of-fold predictions).",
+              "# ensemble selection picked each member on their validation predictions).",
               f"{pipeline_name} = {vote}(",
               f"    [{pairs}],",
               *(['    voting="soft",'] if vote == "VotingClassifier" else []),
@@ -202,11 +202,11 @@ def _summary_markdown(spec: Any, members: Sequence[Any], evaluation: Any,
     lines = _p.summary_header(spec, evaluation)
     if score is not None:
         lines.append(f"| **Ensemble CV score** | {score:.4f} (optimistic: the weights were "
-                     "chosen on the same out-of-fold predictions) |")
+                     "chosen on the same validation predictions) |")
     lines += [f"| **Rows** | {spec.n_rows} |", f"| **Features** | {len(spec.features)} "
               "columns |", "", f"**An ensemble of {len(members)} pipelines** (a weighted "
               f"{'soft ' if spec.is_classification else ''}vote; weights from greedy "
-              "ensemble selection on the trials' out-of-fold predictions"
+              "ensemble selection on the trials' validation predictions"
               + (f"; decision threshold {threshold:.4g}" if threshold is not None else "")
               + ")", ""]
     for i, (_, weight, trial) in enumerate(members, 1):
@@ -226,7 +226,7 @@ def _summary_text(spec: Any, members: Sequence[Any], evaluation: Any, score: flo
              "", spec.summary(), f"Validation: {evaluation.describe()}"]
     if score is not None:
         lines.append(f"Ensemble validation score: {score:.4f} (optimistic: the weights were "
-                     "chosen on the same out-of-fold predictions)")
+                     "chosen on the same validation predictions)")
     lines += ["", f"An ensemble of {len(members)} pipelines (weighted vote):"]
     lines += [f"  weight {w}: trial {t.number} (CV {t.value:.4f}): "
               + ", ".join(f"{s.name} {t.params.get(s.name)}" for s in SLOTS)

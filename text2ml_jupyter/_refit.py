@@ -2,8 +2,8 @@
 of the budget.
 
 ``refit_best`` (called by ``engine.search_and_finish``) ranks the trials by score, keeps the
-ones whose refit is expected to end in time, tries an ensemble first on small data
-(ensemble.py), then the best trials in turn and finally the default combination.
+ones whose refit is expected to end in time, tries an ensemble first when the trials scored
+on all rows (ensemble.py), then the best trials in turn and finally the default combination.
 ``refit_program`` is the worker side, ``refit_in_worker`` the caller's (the pickle streamed
 back, _pickle_stream.py). ``preload_in_background`` imports, in the caller, what loading the
 fitted pipeline needs, while the search still runs.
@@ -49,7 +49,8 @@ def refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec,
                predictions: Any = None) -> tuple[Any, Any, float, dict[str, Any], list[str]]:
     """Assemble the program of the best trial and fit it on all rows in a worker; if that
     fails, fall back to the next best trials, then to the default combination. With the
-    trials' out-of-fold ``predictions`` (small data), first an ensemble (ensemble.py)."""
+    trials' validation ``predictions`` (trials scored on all rows), first an ensemble
+    (ensemble.py)."""
     from optuna.trial import TrialState
 
     from .program import assemble_program

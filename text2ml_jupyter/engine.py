@@ -298,7 +298,7 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
 
     # Not for a shared study: other processes' trials send their predictions nowhere.
     store = ensemble.PredictionStore(spec.direction) \
-        if ensemble.enabled(evaluation, spec.n_rows) and storage is None else None
+        if ensemble.enabled(evaluation) and storage is None else None
     if store is not None:
         trial_job["keep_predictions"] = True
     def on_trial(trial: Any) -> None:

@@ -1,10 +1,13 @@
-"""Caruana ensemble selection of the final pipeline on small data.
+"""Caruana ensemble selection of the final pipeline.
 
 On a few hundred rows, the trial with the best mean CV score is partly the one that fitted
 these particular folds best (the winner's curse). Greedy ensemble selection (Caruana et al.
 2004: with replacement, on out-of-fold predictions) averages several good trials instead;
 benchmarks/selection_study.py measured it: a lower held-out RMSE on boston_housing in 3 of 3
-studies, never significantly worse elsewhere, and the single best when nothing helps.
+studies, never significantly worse elsewhere, and the single best when nothing helps. On
+larger data the trials' holdout predictions serve the same way (as in auto-sklearn), and a
+blend of different boosting libraries can beat each alone. The members are chosen within
+the time left for their refit.
 
 The parts:
 
@@ -33,13 +36,17 @@ from .metrics import REGRESSION, get_metric
 POOL_SIZE = 15  # best distinct trials in the pool (+ the best of every other model)
 STEPS = 25  # greedy steps (members with replacement); the best prefix is kept
 KEEP = 30  # trials whose predictions the caller keeps (+ the best of every model)
-MAX_ROWS = 2_000  # ensembles only where CV is repeated on small data
+# The share of the budget the search sets aside for refitting an ensemble's other members
+# (beside the best trial's refit): more would cut the search short on larger data.
+RESERVE_SHARE = 0.2
+_REFIT_OVERHEAD = 1.0  # seconds: assembling the program, shipping the fitted pipeline back
 
 
-def enabled(evaluation: Any, n_rows: int) -> bool:
-    """Whether trials keep out-of-fold predictions: k-fold CV repeated on small data."""
-    return (not evaluation.holdout and not evaluation.sample_rows
-            and evaluation.n_repeats > 1 and n_rows <= MAX_ROWS)
+def enabled(evaluation: Any) -> bool:
+    """Whether trials keep their validation predictions: whenever they score on all rows
+    (k-fold CV, or one holdout split as auto-sklearn's ensembles use), not on a sample of
+    large data, whose ensemble refit would hold several models on all rows."""
+    return not evaluation.sample_rows
 
 
 # ---------------------------------------------------------------- worker side
@@ -257,23 +264,35 @@ def blend_threshold(thresholds: Sequence[float | None], weights: Sequence[float]
 
 def caruana(outputs: Sequence[Any], score: Callable[[Any, float | None], float], *,
             maximize: bool, thresholds: Sequence[float | None] | None = None,
-            steps: int = STEPS) -> tuple[dict[int, int], float]:
+            steps: int = STEPS, costs: Sequence[float] | None = None,
+            max_cost: float = math.inf) -> tuple[dict[int, int], float]:
     """Greedy ensemble selection with replacement: at each step add the member (an index
     into ``outputs``, the pool best first) whose addition scores best on the out-of-fold
-    outputs; keep the best prefix. Returns ({index: weight}, its score)."""
+    outputs; keep the best prefix. Returns ({index: weight}, its score). With ``costs``
+    (each output's refit seconds), a member whose refit would bring the chosen ones' sum
+    above ``max_cost`` is not added (adding one again costs nothing)."""
     thresholds = list(thresholds) if thresholds is not None else [None] * len(outputs)
+    costs = list(costs) if costs is not None else [0.0] * len(outputs)
     sign = 1.0 if maximize else -1.0
     total = 0.0 * outputs[0]
     weights: dict[int, int] = {}
+    spent = 0.0
     best_score, best_weights = -math.inf, {}
     for step in range(steps):
         tried = []
         for i, out in enumerate(outputs):
+            if i not in weights and spent + costs[i] > max_cost:
+                tried.append(-math.inf)
+                continue
             w = {**weights, i: weights.get(i, 0) + 1}
             thr = blend_threshold([thresholds[j] for j in w], list(w.values()))
             value = score((total + out) / (step + 1), thr)
             tried.append(sign * value if math.isfinite(value) else -math.inf)
         i = max(range(len(tried)), key=lambda j: (tried[j], -j))  # ties: the better trial
+        if tried[i] == -math.inf:
+            break  # nothing fits the time left
+        if i not in weights:
+            spent += costs[i]
         weights[i] = weights.get(i, 0) + 1
         total = total + outputs[i]
         if tried[i] > best_score + 1e-12:
@@ -294,11 +313,15 @@ class Selection:
 
 def select(entries: Sequence[OOF], y: Any, *, metric: str, task_type: str,
            pos_label: Any = None, best: tuple[int, float] | None = None,
-           pool_size: int = POOL_SIZE, steps: int = STEPS) -> Selection:
+           pool_size: int = POOL_SIZE, steps: int = STEPS,
+           seconds: Callable[[int], float] | None = None,
+           max_seconds: float = math.inf) -> Selection:
     """Caruana selection over ``entries`` (best first). The pool: the ``pool_size`` best
     distinct trials plus the best trial of every other model candidate, all on the same
     folds (and classes). ``best`` is the study's best (trial number, CV score): an
-    ensemble must score strictly better than it, else the selection is that trial alone."""
+    ensemble must score strictly better than it, else the selection is that trial alone.
+    ``seconds(trial number)``: a member's expected refit; the members' sum stays within
+    ``max_seconds``."""
     import numpy as np
 
     if best is None:
@@ -315,8 +338,10 @@ def select(entries: Sequence[OOF], y: Any, *, metric: str, task_type: str,
     y_values = np.asarray(y)[first.rows]
     scorer = FoldScorer(metric, task_type, y_values, first.sizes, first.classes, pos_label)
     thresholds = [e.threshold if task_type == "binary" else None for e in pool]
+    costs = [seconds(e.number) if seconds else 0.0 for e in pool]
     weights, value = caruana([e.values for e in pool], scorer, maximize=scorer.maximize,
-                             thresholds=thresholds, steps=steps)
+                             thresholds=thresholds, steps=steps, costs=costs,
+                             max_cost=max_seconds)
     numbers = [e.number for e in pool]
     better = value > best[1] if scorer.maximize else value < best[1]
     if len(weights) < 2 or not better or not math.isfinite(value):
@@ -387,9 +412,11 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
             if spec.task_type == "binary":
                 chosen = member_choices(accepted, e.params)
                 e.threshold = threshold_of(*chosen["postprocess"])
+        left = budget.remaining() - _REFIT_OVERHEAD
         selection = select(entries, _target(spec, evaluation, job), metric=spec.metric,
                            task_type=spec.task_type, pos_label=spec.pos_label,
-                           best=(best.number, best.value))
+                           best=(best.number, best.value),
+                           seconds=lambda n: expected_refit(by_number[n]), max_seconds=left)
     except Exception as exc:  # noqa: BLE001 - the single best remains
         notes.append(f"Ensemble selection failed ({type(exc).__name__}: {exc}); the best "
                      "single pipeline was refitted.")
@@ -398,9 +425,10 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
         earlier = "" if any(e.number == best.number for e in entries) else (
             " (the best trial's predictions were not kept: it ran in an earlier session "
             "or another process)")
-        notes.append(f"Ensemble selection (greedy, on the out-of-fold predictions of "
+        notes.append(f"Ensemble selection (greedy, on the validation predictions of "
                      f"{len(selection.pool)} trials) found no blend better than the best "
-                     f"single pipeline{earlier}: trial {best.number} was refitted.")
+                     f"single pipeline{earlier} whose refit fits the {max(0, left):.0f} s "
+                     f"left: trial {best.number} was refitted.")
         return None
     members = [(by_number[n], w) for n, w in selection.members]
     seconds = sum(expected_refit(t) for t, _ in members)
@@ -431,7 +459,7 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
         return None
     own = ", ".join(f"trial {t.number}: {t.value:.4f}" for t, _ in members)
     notes.append(f"The pipeline is an ensemble of {described}: a weighted vote chosen by "
-                 f"greedy ensemble selection on the trials' out-of-fold predictions. Its CV "
+                 f"greedy ensemble selection on the trials' validation predictions. Its CV "
                  f"{get_metric(spec.metric).label} {selection.score:.4f} is optimistic (the "
                  f"weights were chosen on the same predictions); the members' own CV scores: "
                  f"{own}.")

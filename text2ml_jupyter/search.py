@@ -334,15 +334,18 @@ class Search:
         return time.monotonic() > limit
 
     def _update_reserve(self) -> None:
-        """Keep enough time for refitting the best pipeline on all rows (with an ensemble
-        possible, the best trial of each model: its members come from those)."""
+        """Keep enough time for refitting the best pipeline on all rows; with an ensemble
+        possible, also for the best trial of each other model (its members come from
+        those), up to a share of the budget (ensemble.RESERVE_SHARE)."""
         try:
             best = self.study.best_trial
         except ValueError:
             return
-        refits = [best]
+        expected = self._refit_seconds(best)
         if self.predictions is not None:
             from optuna.trial import TrialState
+
+            from .ensemble import RESERVE_SHARE
 
             sign = 1.0 if self.study.direction.name == "MAXIMIZE" else -1.0
             per_model: dict[Any, Any] = {}
@@ -350,15 +353,19 @@ class Search:
                 model = trial.params.get("model")
                 if model not in per_model or sign * trial.value > sign * per_model[model].value:
                     per_model[model] = trial
-            refits = list(per_model.values()) or refits
-        expected = sum(expected_refit_seconds(float(t.user_attrs.get("fit_seconds", 0.0)),
-                                              self.refit_scale,
-                                              boosting=bool(t.user_attrs.get("n_iter")))
-                       for t in refits)
+            others = sum(self._refit_seconds(t) for model, t in per_model.items()
+                         if model != best.params.get("model"))
+            expected += min(others, RESERVE_SHARE * self.budget.seconds)
         # the fit on all rows, building the program and shipping the fitted pipeline, and
         # starting a worker if the end of the search had to stop them all
         overhead = 0.5 + self.pool.start_seconds
         self.budget.reserve = min(max(2.0, expected + overhead), 0.5 * self.budget.seconds)
+
+    def _refit_seconds(self, trial: Any) -> float:
+        """A trial's expected fit on all rows (from its fold fits)."""
+        return expected_refit_seconds(float(trial.user_attrs.get("fit_seconds", 0.0)),
+                                      self.refit_scale,
+                                      boosting=bool(trial.user_attrs.get("n_iter")))
 
 
 # ---------------------------------------------------------------- worker's side
