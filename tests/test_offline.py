@@ -144,6 +144,29 @@ def test_every_candidate_keeps_the_static_contract(case: str) -> None:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
+def test_every_random_step_is_seeded(case: str) -> None:
+    """A class that takes ``random_state`` gets the run's seed, so the program refits to
+    the pipeline the run returned (QuantileTransformer subsamples above 10,000 rows)."""
+    import inspect
+
+    for candidates in _generate(_context(CASES[case], seed=7)).values():
+        for cand in candidates:
+            tree = ast.parse(cand.source)
+            classes = {alias.asname or alias.name: getattr(
+                importlib.import_module(node.module), alias.name)
+                for node in tree.body if isinstance(node, ast.ImportFrom)
+                and importlib.util.find_spec(node.module.split(".")[0])
+                for alias in node.names}
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                        and inspect.isclass(classes.get(node.func.id)) \
+                        and "random_state" in inspect.signature(classes[node.func.id]).parameters:
+                    keywords = {k.arg: k.value for k in node.keywords}
+                    assert "random_state" in keywords, f"{cand.key}: {node.func.id} unseeded"
+                    assert ast.unparse(keywords["random_state"]) == "7", cand.key
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
 def test_sources_read_cleanly(case: str) -> None:
     """No unused imports, no overlong lines, no column names written into the code."""
     spec = CASES[case]

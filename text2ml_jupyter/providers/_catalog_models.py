@@ -155,7 +155,7 @@ from sklearn.linear_model import Ridge
 
 
 def build_model(trial):
-    return Ridge(alpha=trial.suggest_float("alpha", 1e-3, 1e3, log=True))
+    return Ridge(alpha=trial.suggest_float("alpha", 1e-3, 1e3, log=True), random_state=$seed)
 '''
 
 _HUBER = '''
@@ -371,7 +371,8 @@ def _knn(profile: Profile) -> Candidate:
 
 
 def _ridge(profile: Profile) -> Candidate:
-    return candidate(SLOT, "ridge", "ridge regression", _RIDGE, {"alpha": 1.0})
+    return candidate(SLOT, "ridge", "ridge regression", _RIDGE, {"alpha": 1.0},
+                     seed=profile.seed)
 
 
 def _huber(profile: Profile) -> Candidate:

@@ -186,7 +186,9 @@ def _one_hot(profile: Profile, scaling: str) -> Candidate:
         description = "median impute, standard scaling"
     else:
         n_quantiles = min(100, max(10, profile.n_rows // 2))
-        scaler = f'QuantileTransformer(n_quantiles={n_quantiles}, output_distribution="normal")'
+        # seeded: above 10,000 rows it fits its quantiles on a random subsample
+        scaler = (f'QuantileTransformer(n_quantiles={n_quantiles}, output_distribution="normal", '
+                  f'random_state={profile.seed})')
         cls = "sklearn.preprocessing.QuantileTransformer"
         name = "one_hot_quantile" if one_hot else "quantile_scaled"
         description = "impute, quantile-normal scaling"
