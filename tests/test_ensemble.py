@@ -248,11 +248,14 @@ def test_selection_on_a_holdout_split_within_the_time_left() -> None:
 def test_trials_keep_predictions_unless_they_score_on_a_sample() -> None:
     from text2ml_jupyter.ensemble import enabled
 
-    assert enabled(Evaluation(n_splits=5, stratified=True, n_repeats=3))
-    assert enabled(Evaluation(n_splits=3, stratified=False))
-    assert enabled(Evaluation(n_splits=1, stratified=True, holdout=True))
+    assert enabled(Evaluation(n_splits=5, stratified=True, n_repeats=3), 800, 2)
+    assert enabled(Evaluation(n_splits=3, stratified=False), 20_000, 1)
+    assert enabled(Evaluation(n_splits=1, stratified=True, holdout=True), 125_000, 2)
     assert not enabled(Evaluation(n_splits=1, stratified=True, holdout=True,
-                                  sample_rows=125_000))
+                                  sample_rows=125_000), 1_000_000, 2)
+    # 100 classes on 20,000 rows: 8 MB per trial, too much to keep 30 of in the caller
+    assert not enabled(Evaluation(n_splits=3, stratified=True), 20_000, 100)
+    assert enabled(Evaluation(n_splits=5, stratified=True, n_repeats=3), 2_000, 100)
 
 
 def test_store_keeps_the_best_and_each_model_best() -> None:

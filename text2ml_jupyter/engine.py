@@ -297,10 +297,12 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
     from . import ensemble
 
     # Not for a shared study: other processes' trials send their predictions nowhere.
+    width = len(spec.classes) if spec.classes else 1
     store = ensemble.PredictionStore(spec.direction) \
-        if ensemble.enabled(evaluation) and storage is None else None
+        if storage is None and ensemble.enabled(evaluation, spec.n_rows, width) else None
     if store is not None:
         trial_job["keep_predictions"] = True
+
     def on_trial(trial: Any) -> None:
         trial_event(emit, study, trial, budget)
         preload_in_background()  # after the first trial: it never delays the first best

@@ -39,14 +39,20 @@ KEEP = 30  # trials whose predictions the caller keeps (+ the best of every mode
 # The share of the budget the search sets aside for refitting an ensemble's other members
 # (beside the best trial's refit): more would cut the search short on larger data.
 RESERVE_SHARE = 0.2
+# Bytes of one trial's kept predictions (float32 outputs and int32 rows) at most: 30+
+# trials' worth stay in the caller's memory (100 classes on 20,000 rows would be 8 MB each).
+MAX_TRIAL_BYTES = 2 * 2**20
 _REFIT_OVERHEAD = 1.0  # seconds: assembling the program, shipping the fitted pipeline back
 
 
-def enabled(evaluation: Any) -> bool:
+def enabled(evaluation: Any, n_rows: int, width: int) -> bool:
     """Whether trials keep their validation predictions: whenever they score on all rows
     (k-fold CV, or one holdout split as auto-sklearn's ensembles use), not on a sample of
-    large data, whose ensemble refit would hold several models on all rows."""
-    return not evaluation.sample_rows
+    large data, whose ensemble refit would hold several models on all rows; and only while
+    one trial's predictions (``width`` outputs per row: the classes, or 1) stay small, as
+    the caller keeps 30 or more of them."""
+    rows = n_rows * evaluation.test_size if evaluation.holdout else n_rows
+    return not evaluation.sample_rows and rows * (width + 1) * 4 <= MAX_TRIAL_BYTES
 
 
 # ---------------------------------------------------------------- worker side
