@@ -469,11 +469,11 @@ def test_no_insert_leaves_no_cells_for_headless_runners(
 @pytest.mark.slow
 def test_export_writes_whole_files(finished: Any, tmp_path: Path, shell_in: Any) -> None:
     from text2ml_jupyter.notebook._data_lookup import FoundData
-    from text2ml_jupyter.notebook.magics import _LastRun
+    from text2ml_jupyter.notebook._last_run import LastRun
 
     shell = shell_in(tmp_path / "runs")
     magics = shell.magics_manager.registry["Text2ML"]
-    magics.last = _LastRun(finished.result, FoundData(finished.data, "titanic",
+    magics.last = LastRun(finished.result, FoundData(finished.data, "titanic",
                                                       "variable titanic"), "a")
     assert shell.run_cell("%text2ml export out/model.py").success
     assert shell.run_cell("%text2ml export out/model.ipynb").success

@@ -10,27 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._arg_types import positive_int, positive_seconds
 from ._datafile import first_line
 from .errors import Text2MLError
 
 EXIT_OK = 0
 
 
-def _positive_int(text: str) -> int:
-    from .cli import positive_int
-
-    return positive_int(text)
-
-
-def _positive_seconds(text: str) -> float:
-    from .cli import positive_seconds
-
-    return positive_seconds(text)
-
-
 def _memory_mb(text: str) -> int:
     """At least 1024 MiB: a worker needs that much address space to import scikit-learn."""
-    value = _positive_int(text)
+    value = positive_int(text)
     if value < 1024:
         raise argparse.ArgumentTypeError(f"{text!r} is less than 1024 MiB")
     return value
@@ -53,11 +42,11 @@ def add_worker_parser(commands: Any) -> None:
                         help="the run's data on this machine: the file the run read (CSV, "
                              "Parquet) or its data.pkl (default: the path the run "
                              "published)")
-    worker.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+    worker.add_argument("--workers", type=positive_int, default=None, metavar="N",
                         help="sandboxed worker processes (default: one per core, at most 8)")
     worker.add_argument("--memory-limit-mb", type=_memory_mb, default=None, metavar="M",
                         help="memory limit per worker in MiB (default: a fair share)")
-    worker.add_argument("--wait", type=_positive_seconds, default=600, metavar="SECONDS",
+    worker.add_argument("--wait", type=positive_seconds, default=600, metavar="SECONDS",
                         help="how long to wait for the run's search to start "
                              "(default: %(default)g)")
     worker.add_argument("--run-dir", type=Path, default=None, metavar="DIR",

@@ -4,7 +4,7 @@ The engine runs on a background thread; the cell's own thread keeps the display 
 (widgets are only touched from there) and turns Stop and Kernel -> Interrupt into the
 engine's ``stop`` event, so both keep the best pipeline found so far.
 
-The ``%%text2ml`` cell runs as an async cell (see ``magics._AsyncCellTransformer``):
+The ``%%text2ml`` cell runs as an async cell (see ``_flow.AsyncCellTransformer``):
 while it awaits, ipykernel handles comm messages, which is how the dashboard's Stop
 button and the JupyterLab extension's replies reach the kernel during a run.
 """

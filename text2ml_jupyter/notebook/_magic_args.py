@@ -9,7 +9,7 @@ import argparse
 import shlex
 from typing import Any
 
-from ..cli import column_role, positive_int, positive_seconds
+from .._arg_types import column_role, positive_int, positive_seconds
 from ..errors import Text2MLError
 
 CELL_USAGE = ("%%text2ml [--data NAME|PATH] [--target COL] [--metric M] [--budget SECONDS]\n"

@@ -2,17 +2,15 @@
 
 Thin by design: options are parsed in ``_magic_args``, the data is found by
 ``_data_lookup``, the work is ``engine.run`` / ``resuming.resume`` on a thread
-(``_live``), progress is the ``dashboard``, and cells go back through the JupyterLab
-extension (``_frontend``) or ``set_next_input``. Settings are traitlets:
+(``_live``), driven blocking or in the kernel's loop (``_flow``), progress is the
+``dashboard``, what resume needs of the last run is in ``_last_run``, and cells go back
+through the JupyterLab extension (``_frontend``) or ``set_next_input``. Settings are traitlets:
 ``%config Text2ML.budget = 120``, or ``c.Text2ML.budget = 120`` in ipython_config.py.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Generator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,22 +20,13 @@ from traitlets import Bool, Float, Integer, Unicode, observe
 
 from ..errors import Text2MLError
 from . import _magic_args as margs
-from ._data_lookup import FoundData, find_data
+from ._data_lookup import find_data
+from ._flow import AsyncCellTransformer, drive_async, drive_sync
 from ._frontend import FrontendLink
+from ._last_run import LastRun, last_on_disk, load_cells, remember_in, with_extra
 
 _HELLO_WAIT = 2.0  # seconds to wait for the extension's hello before falling back
 _INSERT_WAIT = 10.0  # seconds to wait for the extension to confirm an insert
-
-
-@dataclass
-class _LastRun:
-    """What ``%text2ml resume / show / export`` need of the last run."""
-
-    result: Any
-    found: FoundData
-    anchor: str
-    progress: Any = None
-    extra_cells: list[Any] = field(default_factory=list)  # the data-loading cell for files
 
 
 @magics_class
@@ -91,7 +80,7 @@ class Text2ML(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.link = FrontendLink()
-        self.last: _LastRun | None = None
+        self.last: LastRun | None = None
         self.cell_id: str | None = None  # id of the executing cell (JupyterLab sends it)
         self._data_of: dict[str, str] = {}  # anchor -> the data variable its last run used
 
@@ -108,19 +97,19 @@ class Text2ML(Magics):
     @cell_magic("text2ml")
     def text2ml_cell(self, line: str, cell: str) -> Any:
         """Run a task (synchronous path: terminal IPython or autoawait off)."""
-        return _drive_sync(self._run_cell(line, cell))
+        return drive_sync(self._run_cell(line, cell))
 
     @line_magic("text2ml")
     def text2ml_line(self, line: str) -> Any:
         """%text2ml resume | show | export PATH | help (synchronous path)."""
-        return _drive_sync(self._run_line(line))
+        return drive_sync(self._run_line(line))
 
     async def cell_async(self, line: str, cell: str) -> Any:
         """Run a task as an async cell, so Stop and the extension's replies arrive live."""
-        return await _drive_async(self._run_cell(self._expand(line), cell))
+        return await drive_async(self._run_cell(self._expand(line), cell))
 
     async def line_async(self, line: str) -> Any:
-        return await _drive_async(self._run_line(self._expand(line)))
+        return await drive_async(self._run_line(self._expand(line)))
 
     def _expand(self, line: str) -> str:
         """``$name`` and ``{expression}`` in the options, as IPython expands them for a
@@ -177,21 +166,21 @@ class Text2ML(Magics):
         def work(on_event: Any, stop: Any) -> Any:
             # notebook.json goes into the run folder as soon as it exists: a kernel that
             # restarts mid-run can then still find and resume the run.
-            with on_create(lambda folder: _remember_in(folder.path, found, anchor,
+            with on_create(lambda folder: remember_in(folder.path, found, anchor,
                                                        options["pipeline_name"])):
                 return run(task, found.data, on_event=on_event, stop=stop, **options)
 
         result, view = yield from self._live(work, options["time_budget"])
-        extra = _load_cells(found)
+        extra = load_cells(found)
         if anchor:
             self._data_of[anchor] = found.path or found.name
-        self.last = _LastRun(result, found, anchor, view.progress, extra)
-        _remember_in(Path(result.run_dir), found, anchor, result.pipeline_name)
+        self.last = LastRun(result, found, anchor, view.progress, extra)
+        remember_in(Path(result.run_dir), found, anchor, result.pipeline_name)
         _bind_pipeline(self.shell.user_ns, result)
         insert = margs.merged(args.insert, self.insert)
         message = yield from self._write_back(result, anchor, extra, insert=insert)
         # With --no-insert the output carries no cells: headless runners insert none either.
-        view.finish(result, _with_extra(result.cells, extra) if insert else None,
+        view.finish(result, with_extra(result.cells, extra) if insert else None,
                     anchor=anchor, message=message)
         return result
 
@@ -238,7 +227,7 @@ class Text2ML(Magics):
         result, view = yield from self._live(work, budget)
         changed = last.result is None or result.best_params != last.result.best_params \
             or getattr(result, "members", []) != getattr(last.result, "members", [])
-        self.last = _LastRun(result, found, last.anchor, view.progress, last.extra_cells)
+        self.last = LastRun(result, found, last.anchor, view.progress, last.extra_cells)
         _bind_pipeline(self.shell.user_ns, result)
         insert = margs.merged(args.insert, self.insert)
         if not changed:
@@ -246,7 +235,7 @@ class Text2ML(Magics):
         else:
             message = yield from self._write_back(result, last.anchor, last.extra_cells,
                                                   insert=insert)
-        view.finish(result, _with_extra(result.cells, last.extra_cells) if insert else None,
+        view.finish(result, with_extra(result.cells, last.extra_cells) if insert else None,
                     anchor=last.anchor, message=message)
         return result
 
@@ -276,7 +265,7 @@ class Text2ML(Magics):
 
         if not insert:
             return "Cells not inserted (--no-insert); the code is in the summary above."
-        cells = _with_extra(result.cells, extra)
+        cells = with_extra(result.cells, extra)
         payloads = writeback.cell_payloads(cells, run_id=result.run_id, anchor=anchor)
         if anchor and (self.link.active or (yield ("wait", lambda: self.link.active,
                                                    _HELLO_WAIT))):
@@ -313,12 +302,12 @@ class Text2ML(Magics):
         return options
 
     # ------------------------------------------------------------------ subcommands
-    def _require_last(self, *, on_disk: bool = False) -> _LastRun:
+    def _require_last(self, *, on_disk: bool = False) -> LastRun:
         """The last run: this kernel's, else (``on_disk``, after a restart) the newest run
         folder a notebook started, checked so that damage is reported here, plainly."""
         if self.last is None and on_disk:
             try:
-                self.last = _last_on_disk(Path(self.run_dir))
+                self.last = last_on_disk(Path(self.run_dir))
             except Text2MLError as exc:
                 raise UsageError(str(exc)) from None
         if self.last is None:
@@ -326,7 +315,7 @@ class Text2ML(Magics):
                              "How to fix: run a %%text2ml cell first.")
         return self.last
 
-    def _export(self, last: _LastRun, path_text: str) -> None:
+    def _export(self, last: LastRun, path_text: str) -> None:
         """Write the program (.py) or its cells (.ipynb, validated), atomically."""
         import nbformat
 
@@ -341,7 +330,7 @@ class Text2ML(Magics):
             path.parent.mkdir(parents=True, exist_ok=True)
             result = last.result
             if path.suffix.lower() == ".ipynb":
-                cells = _with_extra(result.cells, last.extra_cells)
+                cells = with_extra(result.cells, last.extra_cells)
                 nb = cells_to_notebook(cells, run_id=result.run_id)
                 for nb_cell, payload in zip(nb.cells, cell_payloads(
                         cells, run_id=result.run_id, anchor=last.anchor)):
@@ -379,59 +368,6 @@ class Text2ML(Magics):
         return text
 
 
-# ---------------------------------------------------------------------- drivers
-class _Flow:
-    """Steps a flow generator: it yields ("run", LiveRun) or ("wait", predicate, seconds)
-    and gets back the run's result (or its exception, thrown in) or the wait's outcome."""
-
-    def __init__(self, flow: Generator[Any, Any, Any]) -> None:
-        self._flow = flow
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.done = False
-
-    def next_request(self) -> Any:
-        try:
-            if self.error is not None:
-                error, self.error = self.error, None
-                return self._flow.throw(error)
-            return self._flow.send(self.value)
-        except StopIteration as stop:
-            self.done, self.value = True, stop.value
-            return None
-
-
-def _drive_sync(flow: Generator[Any, Any, Any]) -> Any:
-    """Run a flow, blocking: nothing can arrive over comms meanwhile, so a wait is
-    answered at once."""
-    step = _Flow(flow)
-    while (request := step.next_request()) is not None:
-        if request[0] == "run":
-            try:
-                step.value = request[1].run_sync()
-            except BaseException as exc:  # noqa: BLE001 - thrown into the flow to report
-                step.error = exc
-        else:
-            step.value = bool(request[1]())
-    return step.value
-
-
-async def _drive_async(flow: Generator[Any, Any, Any]) -> Any:
-    """Run a flow in the kernel's event loop: comm messages are handled while it waits."""
-    from ._live import wait_for
-
-    step = _Flow(flow)
-    while (request := step.next_request()) is not None:
-        if request[0] == "run":
-            try:
-                step.value = await request[1].run_async()
-            except BaseException as exc:  # noqa: BLE001 - thrown into the flow to report
-                step.error = exc
-        else:
-            step.value = await wait_for(request[1], request[2])
-    return step.value
-
-
 # ---------------------------------------------------------------------- helpers
 def _check_name(name: str) -> None:
     import keyword
@@ -450,9 +386,6 @@ def _shown(name: str, value: Any) -> Any:
     return value
 
 
-_NOTEBOOK_JSON = "notebook.json"  # in the run folder: what resume needs after a restart
-
-
 def _bind_pipeline(namespace: dict[str, Any], result: Any) -> None:
     """Bind the fitted pipeline to its name, unless it holds LLM-written code that was
     left in the run (the inserted cells build it; the run's notes say so)."""
@@ -460,99 +393,8 @@ def _bind_pipeline(namespace: dict[str, Any], result: Any) -> None:
         namespace[result.pipeline_name] = result.pipeline
 
 
-def _remember_in(folder: Path, found: FoundData, anchor: str, pipeline_name: str) -> None:
-    """notebook.json: which cell started the run and on which data, for a resume after a
-    kernel restart."""
-    from .._runfolder import write_atomic
-
-    write_atomic(folder / _NOTEBOOK_JSON, json.dumps(
-        {"anchor": anchor, "data_name": found.name, "data_path": found.path,
-         "pipeline_name": pipeline_name}))
-
-
-def _last_on_disk(run_dir: Path) -> _LastRun | None:
-    """The newest run a notebook started in ``run_dir`` that got as far as its search
-    (after a restart; also a run killed mid-search). A run that stopped before its search
-    has nothing to resume and is passed over; a damaged one raises ``Text2MLError``
-    naming the file, so the user is told instead of resuming something else."""
-    from .._runfolder import RunFolder, damaged
-
-    folders = sorted((p.parent for p in run_dir.glob(f"*/{_NOTEBOOK_JSON}")),
-                     key=lambda p: p.name, reverse=True)
-    for path in folders:
-        folder = RunFolder(path, path.name)
-        if not folder.reached_search():
-            continue
-        notebook = folder.load_saved().notebook or {}
-        name, data_path = notebook.get("data_name"), notebook.get("data_path")
-        anchor = notebook.get("anchor", "")
-        if not (isinstance(name, str) and name.isidentifier() and isinstance(anchor, str)
-                and isinstance(data_path, (str, type(None)))):
-            raise damaged(path, f"{_NOTEBOOK_JSON} does not name the run's data")
-        found = FoundData(None, name, f"file {data_path}" if data_path else f"variable {name}",
-                          data_path, run_folder=str(path))
-        try:
-            extra = _load_cells(found)
-        except ValueError as exc:  # a data path no generated cell can load
-            raise damaged(path, f"{_NOTEBOOK_JSON} names unusable data ({exc})") from None
-        return _LastRun(None, found, anchor, None, extra)
-    return None
-
-
-def _load_cells(found: FoundData) -> list[Any]:
-    if not found.path:
-        return []
-    from ..program import load_cell
-
-    return [load_cell(found.name, found.path)]
-
-
-def _with_extra(cells: list[Any], extra: list[Any]) -> list[Any]:
-    """The data-loading cell goes after the markdown summary."""
-    if not extra:
-        return list(cells)
-    if cells and cells[0].kind == "markdown":
-        return [cells[0], *extra, *cells[1:]]
-    return [*extra, *cells]
-
-
 def _show_text(text: str) -> None:
     print(text)
-
-
-# ---------------------------------------------------------------------- async cells
-_CELL_CALL = re.compile(r"^get_ipython\(\)\.run_cell_magic\('text2ml', (.*)\)\s*$", re.S)
-_LINE_CALL = re.compile(r"^get_ipython\(\)\.run_line_magic\('text2ml', (.*)\)\s*$", re.S)
-
-
-class _AsyncCellTransformer:
-    """Turns a cell that is only a text2ml magic into an awaited call, so it runs as an
-    async cell (IPython's autoawait). Cells that mix code with the magic are left alone."""
-
-    def __init__(self, shell: Any) -> None:
-        self.shell = shell
-
-    def __call__(self, lines: list[str]) -> list[str]:
-        code = [line for line in lines if line.strip()]
-        if len(code) != 1 or not _can_await(self.shell):
-            return lines
-        cell = _CELL_CALL.match(code[0])
-        if cell:
-            target = f"cell_async({cell.group(1)})"
-        else:
-            line = _LINE_CALL.match(code[0])
-            if not line:
-                return lines
-            target = f"line_async({line.group(1)})"
-        return [f"await get_ipython().magics_manager.registry['Text2ML'].{target}\n"]
-
-
-def _can_await(shell: Any) -> bool:
-    try:
-        from IPython.core.async_helpers import _asyncio_runner
-    except ImportError:
-        return False
-    return bool(getattr(shell, "autoawait", False)) and shell.loop_runner is _asyncio_runner
 
 
 def load_ipython_extension(shell: Any) -> None:
@@ -562,7 +404,7 @@ def load_ipython_extension(shell: Any) -> None:
         return  # loading twice must not stack transformers or hooks
     magics = Text2ML(shell=shell)
     shell.register_magics(magics)  # Magics.__init__ already joined shell.configurables
-    shell.input_transformers_post.append(_AsyncCellTransformer(shell))
+    shell.input_transformers_post.append(AsyncCellTransformer(shell))
 
     def remember_cell(info: Any) -> None:
         magics.cell_id = getattr(info, "cell_id", None)
