@@ -433,8 +433,8 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
             "or another process)")
         notes.append(f"Ensemble selection (greedy, on the validation predictions of "
                      f"{len(selection.pool)} trials) found no blend better than the best "
-                     f"single pipeline{earlier} whose refit fits the {max(0, left):.0f} s "
-                     f"left: trial {best.number} was refitted.")
+                     f"single pipeline{earlier}, among members whose refits fit the "
+                     f"{max(0, left):.0f} s left: trial {best.number} was refitted.")
         return None
     members = [(by_number[n], w) for n, w in selection.members]
     seconds = sum(expected_refit(t) for t, _ in members)
