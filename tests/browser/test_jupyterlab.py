@@ -264,7 +264,7 @@ def test_edited_generated_cell_is_kept(step: _Story) -> None:
     """A generated cell the user edited survives the next run; the new cells come anyway."""
     nb = step.nb
     index, cell = next((i, c) for i, c in _anchored(nb.cells(), step.magic_id)
-                       if _meta(c)["role"] == "model")
+                       if _meta(c)["role"] in ("model", "member"))  # an ensemble: member
     nb.type_into(index, "\n" + EDIT)
     edited = nb.cells()[index]
     assert edited["source"].rstrip().endswith(EDIT) and edited["source"].startswith(cell["source"])
