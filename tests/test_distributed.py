@@ -441,6 +441,12 @@ def test_a_notebook_run_and_two_workers_share_one_postgresql_study(
     result = json.loads((run_folder / "result.json").read_text())
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     best = (max if study.direction.name == "MAXIMIZE" else min)(t.value for t in complete)
+    # Unless the note says the best one's refit did not fit the time left (a worker's
+    # trial can become the best just before the end, after the run last set its reserve)
+    instead = re.search(r"trial (\d+)'s \(about \d+ s\) was refitted instead",
+                        " ".join(result["notes"]))
+    if instead:
+        best = next(t.value for t in complete if t.number == int(instead.group(1)))
     assert result["best_score"] == pytest.approx(best)
     assert result["params"] in [t.params for t in complete if t.value == best]
     assert any("trials ran in other processes (text2ml worker)" in n for n in result["notes"])
