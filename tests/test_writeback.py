@@ -488,17 +488,19 @@ def test_text2ml_execute_reexecutes_replacing_unedited_cells(
     new = [c for c in _generated(nb, magic_id) if c.metadata["text2ml"]["run"] != old_run]
     kept = [c for c in _generated(nb, magic_id) if c.metadata["text2ml"]["run"] == old_run]
     assert [c.id for c in kept] == [edited_id]
-    assert len(new) == len(old)  # replaced, not duplicated
-    assert len(nb.cells) == len(first.cells) + 1
-    assert sum("text2ml" in c.metadata for c in nb.cells) == len(old) + 1
+    # Replaced, not duplicated. The re-run is a new search within a time budget, so it
+    # may insert another number of cells (an ensemble's members, or one model).
+    assert len(new) >= 5 and len({c.metadata["text2ml"]["run"] for c in new}) == 1
+    assert len(nb.cells) == len(first.cells) - len(old) + len(new) + 1
+    assert sum("text2ml" in c.metadata for c in nb.cells) == len(new) + 1
     magic_index = next(i for i, c in enumerate(nb.cells) if c.id == magic_id)
-    block = nb.cells[magic_index + 1: magic_index + 2 + len(old)]
+    block = nb.cells[magic_index + 1: magic_index + 2 + len(new)]
     assert {c.id for c in block} == {c.id for c in new} | {edited_id}
-    assert "checked by hand" in nb.cells[magic_index + 1 + len(old)].source
+    assert "checked by hand" in nb.cells[magic_index + 1 + len(new)].source
 
     new_run = new[0].metadata["text2ml"]["run"]
     assert f"text2ml run {new_run}" in printed
-    assert (f"Inserted {len(old)} cells below the %%text2ml cell, replacing {len(old) - 1} "
+    assert (f"Inserted {len(new)} cells below the %%text2ml cell, replacing {len(old) - 1} "
             "cells of its previous run. 1 generated cell you edited was kept") in printed
     assert f"Executed notebook: {out} ({len(nb.cells)} cells)" in printed
 
