@@ -254,6 +254,46 @@ def test_a_shared_search_publishes_the_contract_and_tags_its_trials(
                             "study."]
 
 
+def test_a_shared_search_reserves_time_for_another_processs_new_best(
+        sqlite_url: str, tmp_path: Path, titanic_df: pd.DataFrame) -> None:
+    """A worker's trial that becomes the study's best while the run's own trial is still
+    running moves the run's search end forward, so that its refit fits; a study no other
+    process writes to is not re-read between the run's own trials."""
+    from types import SimpleNamespace
+
+    from text2ml_jupyter import search as search_module
+
+    study = _published(sqlite_url, "s-reserve", titanic_df, tmp_path / "run", state="")
+    own = create_study(direction="maximize", seed=0)
+    budget, alone_budget = Budget(200.0), Budget(200.0)
+    pool = SimpleNamespace(start_seconds=0.0)
+    with distributed.shared_search(study, sqlite_url, job={}, budget=budget) as shared:
+        assert shared.shared
+        search = search_module.Search(shared.study, pool, {}, job={}, budget=budget,
+                                      refit_scale=1.0, shared=shared.shared)
+        alone = search_module.Search(own, pool, {}, job={}, budget=alone_budget,
+                                     refit_scale=1.0)
+        for target in (shared.study, own):  # the run's first trial: quick to refit
+            trial = target.ask()
+            trial.set_user_attr("fit_seconds", 1.0)
+            target.tell(trial, 0.7)
+        search._update_reserve()
+        alone._update_reserve()
+        before = budget.search_end()
+        # another process (its own handle on the storage) finishes a better, slower trial
+        theirs = optuna.load_study(study_name="s-reserve", storage=sqlite_url)
+        trial = theirs.ask()
+        trial.set_user_attr("fit_seconds", 30.0)
+        theirs.tell(trial, 0.9)
+        search._reserve_read_at = alone._reserve_read_at = 0.0  # as if 2 s had passed
+        assert search._should_kill() is False  # polled while the run's trial runs
+        assert budget.search_end() < before - 20.0
+        assert budget.reserve >= search_module.expected_refit_seconds(30.0, 1.0)
+        alone_before = alone_budget.search_end()
+        alone._should_kill()
+        assert alone_budget.search_end() == alone_before  # its best changes only by itself
+
+
 def test_a_run_with_the_default_journal_publishes_nothing(tmp_path: Path) -> None:
     study = create_study(direction="maximize", seed=0)
     distributed.publish_data(study, None, pd.DataFrame({"a": [1]}), tmp_path)

@@ -116,6 +116,7 @@ class SharedSearch:
 
     study: Any
     notes: list[str] = field(default_factory=list)
+    shared: bool = False  # other processes may add trials while the search runs
 
 
 @contextlib.contextmanager
@@ -133,7 +134,7 @@ def shared_search(study: Any, storage: Any, *, job: dict[str, Any],
     publisher.publish()
     study.set_user_attr("state", SEARCHING)  # last: workers start on this
     publisher.start()
-    shared = SharedSearch(tagged(study))
+    shared = SharedSearch(tagged(study), shared=True)
     try:
         yield shared
     finally:

@@ -316,7 +316,8 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
     with shared_search(study, storage, job=trial_job, budget=budget) as shared:
         search = Search(shared.study, pool, accepted, job=trial_job,
                         budget=budget, refit_scale=refit_scale(evaluation, spec.n_rows),
-                        on_trial=on_trial, stop=stop, predictions=store)
+                        on_trial=on_trial, stop=stop, predictions=store,
+                        shared=shared.shared)
         search.run()
     fallback.cancel()
     preload_in_background()  # a stopped search: still before the refit

@@ -26,6 +26,8 @@ from .slots import SLOTS
 
 _EVALUATE = "text2ml_jupyter.search:evaluate_trial"
 _SUGGEST_METHODS = ("suggest_float", "suggest_int", "suggest_categorical")
+# how often a shared study is re-read for a new best (a query of the storage each time)
+_RESERVE_REREAD_SECONDS = 2.0
 
 
 @dataclass
@@ -149,9 +151,14 @@ class Search:
     def __init__(self, study: Any, pool: WorkerPool, accepted: dict[str, list[Candidate]], *,
                  job: dict[str, Any], budget: Budget, refit_scale: float,
                  on_trial: Callable[[Any], None] = lambda t: None,
-                 stop: threading.Event | None = None, predictions: Any = None) -> None:
+                 stop: threading.Event | None = None, predictions: Any = None,
+                 shared: bool = False) -> None:
         self.study = study
-        self.predictions = predictions  # ensemble.PredictionStore: out-of-fold predictions
+        self.predictions = predictions  # ensemble.PredictionStore: validation predictions
+        # other processes add trials to this study (distributed.py): its best can change
+        # between this process's own trials
+        self.shared = shared
+        self._reserve_read_at = 0.0
         self.pool = pool
         self.accepted = accepted
         self.job = job
@@ -216,6 +223,7 @@ class Search:
     def _time_for_another_trial(self) -> bool:
         """Start a trial only if a typical one can finish before the search deadline: one
         cut short is wasted work, and its worker must be replaced."""
+        self._refresh_reserve()
         remaining = self.budget.search_end() - time.monotonic()
         with self._lock:
             typical = sorted(self._durations)[len(self._durations) // 2] if self._durations \
@@ -329,6 +337,7 @@ class Search:
         is stopped only in time to refit the quickest default pipeline)."""
         if self.stop_event.is_set():
             return True
+        self._refresh_reserve()
         limit = self.budget.search_end() if self.completed \
             else self.budget.end - max(1.0, 0.1 * self.budget.seconds)
         return time.monotonic() > limit
@@ -360,6 +369,19 @@ class Search:
         # starting a worker if the end of the search had to stop them all
         overhead = 0.5 + self.pool.start_seconds
         self.budget.reserve = min(max(2.0, expected + overhead), 0.5 * self.budget.seconds)
+
+    def _refresh_reserve(self) -> None:
+        """In a shared study, another process's trial can become the best while this
+        process's trials run: re-read the study now and then, so that the search ends in
+        time to refit that trial too (else the refit would fall back to a lesser one)."""
+        if not self.shared:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if now - self._reserve_read_at < _RESERVE_REREAD_SECONDS:
+                return
+            self._reserve_read_at = now
+            self._update_reserve()
 
     def _refit_seconds(self, trial: Any) -> float:
         """A trial's expected fit on all rows (from its fold fits)."""
