@@ -564,6 +564,10 @@ def test_engine_run_on_a_holdout_split(tmp_path: Path) -> None:
     assert result.evaluation.holdout and not result.evaluation.sample_rows
     assert "nsemble" in " ".join(result.notes)  # the selection ran, blended or not
     _check_result(result, frame, tmp_path)
+    # an early-stopped boosting member runs its trial's iterations (as the single best)
+    stopped = [m for m in result.members
+               if result.study.trials[m["trial"]].user_attrs.get("n_iter")]
+    assert ("iterations (each member's)" in result.code) == bool(stopped)
 
 
 def test_engine_run_string_labels_with_a_threshold(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import pytest
 import text2ml_jupyter
 from text2ml_jupyter._building import DefaultTrial, build_parts
 from text2ml_jupyter._lean import without_scaling
-from text2ml_jupyter._refit import _fixed_iterations, _with_settings, refit_program
+from text2ml_jupyter._refit import _fixed_iterations, refit_program, with_settings
 from text2ml_jupyter._runfolder import RunFolder
 from text2ml_jupyter._shipping import PARTS_SUFFIX, read_frame, write_frame
 from text2ml_jupyter.engine import ship_data
@@ -359,10 +359,51 @@ def test_refit_program_fits_the_fixed_iterations_and_the_program_says_so(tmp_pat
 
     program = Program(code="x = 1\npipeline.fit(X, y)\n", build_code="",
                       cells=[Cell("code", "x = 1\npipeline.fit(X, y)\n", "pipeline")])
-    changed = _with_settings(program, fitted["settings"], "pipeline", 37)
+    changed = with_settings(program, fitted["settings"], "pipeline", 37)
     line = "pipeline.set_params(model__early_stopping=False, model__max_iter=37)\n"
     assert line + "pipeline.fit(X, y)\n" in changed.code
     assert line in changed.cells[0].source and "37 iterations" in changed.code
+
+
+def test_an_ensembles_members_refit_with_their_own_trials_iterations() -> None:
+    """Each early-stopped boosting member runs its own trial's iterations on all rows (as
+    the single best does), the other members are left as they are, and the program's
+    ``set_params`` line names the members' steps."""
+    frame, _, model = _boosting()
+    member = _literal(model.source.replace(
+        'trial.suggest_float("learning_rate", 0.03, 0.3, log=True)', "0.1"), "max_leaf_nodes")
+    for name in ("min_samples_leaf", "l2_regularization"):
+        member = _literal(member, name)
+    build_code = (member + "\n\nfrom sklearn.ensemble import VotingClassifier\n"
+                  "from sklearn.pipeline import Pipeline\n"
+                  "data = df.dropna(subset=['label'])\nX = data.drop(columns='label')\n"
+                  "y = data['label']\n"
+                  "member_1 = Pipeline([('model', build_model(None))])\n"
+                  "member_10 = Pipeline([('model', build_model(None))])\n"
+                  "pipeline = VotingClassifier([('member_1', member_1), "
+                  "('member_10', member_10)], voting='soft')\n")
+
+    class Context:
+        def load(self, path: str) -> pd.DataFrame:
+            return frame
+
+    fitted = refit_program(Context(), data_path="x", build_code=build_code, data_name="df",
+                           pipeline_name="pipeline", member_iterations={"member_1": 23})
+    assert fitted["settings"] == {"member_1__model__early_stopping": False,
+                                  "member_1__model__max_iter": 23}
+    pipeline = pickle.loads(fitted["pipeline"])
+    first, tenth = (m.named_steps["model"] for m in pipeline.estimators_)
+    assert first.n_iter_ == 23 and not first.do_early_stopping_
+    assert tenth.do_early_stopping_  # not named: its own held-out split, as written
+
+    from text2ml_jupyter.program import Cell, Program
+
+    program = Program(code="pipeline.fit(X, y)\n", build_code="",
+                      cells=[Cell("code", "pipeline.fit(X, y)\n", "pipeline")])
+    changed = with_settings(program, fitted["settings"], "pipeline", None)
+    assert "each member's" in changed.code
+    assert ("pipeline.set_params(member_1__model__early_stopping=False, "
+            "member_1__model__max_iter=23)\npipeline.fit(X, y)\n") in changed.code
 
 
 def _literal(code: str, name: str) -> str:

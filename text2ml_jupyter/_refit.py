@@ -110,7 +110,7 @@ def refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec,
             notes.append(f"Refitting a pipeline on all rows failed ({last_error}); "
                          "using the next best.")
             continue
-        program = _with_settings(program, fitted["settings"], pipeline_name, n_iter)
+        program = with_settings(program, fitted["settings"], pipeline_name, n_iter)
         notes += [lean] if lean else []
         return program, (pipeline, kept), score, dict(params), notes + ([note] if note else [])
     raise Text2MLError(f"No pipeline could be fitted on all rows: {last_error}",
@@ -169,6 +169,7 @@ def _expected_refit(trial: Any, scale: float) -> float:
 
 def refit_program(context: Any, *, data_path: str, build_code: str, data_name: str,
                   pipeline_name: str, boosting_iterations: int | None = None,
+                  member_iterations: dict[str, int] | None = None,
                   stream: bool = False) -> dict[str, Any]:
     """(Worker side.) Run the program's build code on the data, fit the pipeline on all
     rows, and return it pickled by value (its functions come from the program), with the
@@ -180,7 +181,8 @@ def refit_program(context: Any, *, data_path: str, build_code: str, data_name: s
     ``boosting_iterations``: the ``n_iter_`` early stopping reached in the search. Gradient
     boosting with early stopping then runs exactly that many iterations instead of holding
     out a tenth of the rows, whose split would copy the other nine tenths (0.9 x the table
-    at 1M rows)."""
+    at 1M rows). ``member_iterations``: the same for an ensemble, per member (its
+    variable in the program, e.g. ``member_2``: its trial's ``n_iter_``)."""
     import cloudpickle
 
     namespace: dict[str, Any] = {"__name__": "text2ml_program",
@@ -188,6 +190,8 @@ def refit_program(context: Any, *, data_path: str, build_code: str, data_name: s
     exec(compile(build_code, "<candidate program>", "exec"), namespace)  # noqa: S102
     pipeline = namespace[pipeline_name]
     settings = _fixed_iterations(pipeline, boosting_iterations) if boosting_iterations else {}
+    for member, n_iter in (member_iterations or {}).items():
+        settings.update(_fixed_iterations(pipeline, n_iter, within=member))
     if settings:
         pipeline.set_params(**settings)
     pipeline.fit(namespace["X"], namespace["y"])
@@ -230,16 +234,19 @@ def refit_in_worker(pool: WorkerPool, arguments: dict[str, Any], *, deadline: fl
     return fitted, pipeline, blob if pipeline is None else None, note
 
 
-def _fixed_iterations(pipeline: Any, n_iter: int) -> dict[str, Any]:
+def _fixed_iterations(pipeline: Any, n_iter: int, within: str | None = None
+                      ) -> dict[str, Any]:
     """``set_params`` arguments that turn every early-stopping gradient boosting model in an
-    unfitted pipeline into one of ``n_iter`` iterations without a held-out split."""
+    unfitted pipeline (or only in its step named ``within``, an ensemble's member) into one
+    of ``n_iter`` iterations without a held-out split."""
     from sklearn import ensemble
 
     boosting = (ensemble.HistGradientBoostingClassifier, ensemble.HistGradientBoostingRegressor)
-    found = {"": pipeline} if isinstance(pipeline, boosting) else {}
+    found = {"": pipeline} if isinstance(pipeline, boosting) and within is None else {}
     if hasattr(pipeline, "get_params"):
         found.update({k: v for k, v in pipeline.get_params(deep=True).items()
-                      if isinstance(v, boosting)})
+                      if isinstance(v, boosting)
+                      and (within is None or within in k.split("__"))})
     settings: dict[str, Any] = {}
     for key, model in found.items():
         if model.early_stopping is True or model.early_stopping == "auto":
@@ -248,7 +255,7 @@ def _fixed_iterations(pipeline: Any, n_iter: int) -> dict[str, Any]:
     return settings
 
 
-def _with_settings(program: Any, settings: dict[str, Any], pipeline_name: str,
+def with_settings(program: Any, settings: dict[str, Any], pipeline_name: str,
                    n_iter: int | None) -> Any:
     """The program with the refit's ``set_params`` line before its final fit, so running the
     cells fits the pipeline the run returns."""
@@ -257,8 +264,11 @@ def _with_settings(program: Any, settings: dict[str, Any], pipeline_name: str,
     from .program import Cell
 
     arguments = ", ".join(f"{k}={v!r}" for k, v in settings.items())
-    line = (f"# Boosting runs the {n_iter} iterations early stopping chose in the search, "
-            "without\n# holding rows out (that split would copy 90% of the table).\n"
+    if len(pipeline_name) + len(arguments) > 76:  # one per line, as a formatter would
+        arguments = "".join(f"\n    {k}={v!r}," for k, v in settings.items()) + "\n"
+    which = f"the {n_iter} iterations" if n_iter else "the iterations (each member's)"
+    line = (f"# Boosting runs {which} early stopping chose in the search, without\n"
+            "# holding rows out (that split would copy 90% of the table).\n"
             f"{pipeline_name}.set_params({arguments})\n")
     fit = f"{pipeline_name}.fit(X, y)\n"
     if fit not in program.code:

@@ -446,7 +446,7 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
                      "best single pipeline was refitted.")
         return None
     from ._ensemble_program import assemble_ensemble_program
-    from ._refit import refit_in_worker
+    from ._refit import refit_in_worker, with_settings
 
     try:
         chosen = [(member_choices(accepted, t.params), w, t) for t, w in members]
@@ -454,11 +454,16 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
             spec, chosen, evaluation=evaluation, data_name=data_name,
             pipeline_name=pipeline_name, run_id=run_id, score=selection.score,
             n_candidates={s: len(c) for s, c in accepted.items()})
-        _, pipeline, kept, note = refit_in_worker(
+        # early-stopped boosting runs its trial's iterations, as the single best's does
+        iterations = {f"member_{i}": int(t.user_attrs["n_iter"])
+                      for i, (t, _) in enumerate(members, 1) if t.user_attrs.get("n_iter")}
+        fitted, pipeline, kept, note = refit_in_worker(
             pool, {"data_path": job["refit_data_path"], "build_code": program.build_code,
-                   "data_name": data_name, "pipeline_name": pipeline_name},
+                   "data_name": data_name, "pipeline_name": pipeline_name,
+                   "member_iterations": iterations},
             deadline=budget.end, pipeline_name=pipeline_name,
             origins=[c.origin for member, _, _ in chosen for c, _ in member.values()])
+        program = with_settings(program, fitted["settings"], pipeline_name, None)
     except Exception as exc:  # noqa: BLE001 - any failure: the single best remains
         notes.append(f"Refitting the ensemble of {described} failed ({exc}); the best single "
                      "pipeline was refitted.")
