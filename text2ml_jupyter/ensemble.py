@@ -2,7 +2,7 @@
 
 On a few hundred rows, the trial with the best mean CV score is partly the one that fitted
 these particular folds best (the winner's curse). Greedy ensemble selection (Caruana et al.
-2004: with replacement, on out-of-fold predictions) averages several good trials instead;
+2004: with replacement, on validation predictions) averages several good trials instead;
 benchmarks/selection_study.py measured it: a lower held-out RMSE on boston_housing in 3 of 3
 studies, never significantly worse elsewhere, and the single best when nothing helps. On
 larger data the trials' holdout predictions serve the same way (as in auto-sklearn), and a
@@ -93,7 +93,7 @@ def pack_predictions(folds: list[tuple[Any, ...]]) -> dict[str, Any]:
 
 @dataclass
 class OOF:
-    """One trial's out-of-fold predictions, unpacked."""
+    """One trial's validation predictions, unpacked."""
 
     number: int
     value: float
@@ -157,7 +157,7 @@ class PredictionStore:
 # ---------------------------------------------------------------- scoring
 
 class FoldScorer:
-    """The run's metric on combined out-of-fold outputs: per fold, then the mean over
+    """The run's metric on combined validation outputs: per fold, then the mean over
     folds, as the search scores a trial (natural units: RMSE positive). Fast numpy
     versions of the scikit-learn metrics: the greedy loop scores thousands of blends."""
 
@@ -273,7 +273,7 @@ def caruana(outputs: Sequence[Any], score: Callable[[Any, float | None], float],
             steps: int = STEPS, costs: Sequence[float] | None = None,
             max_cost: float = math.inf) -> tuple[dict[int, int], float]:
     """Greedy ensemble selection with replacement: at each step add the member (an index
-    into ``outputs``, the pool best first) whose addition scores best on the out-of-fold
+    into ``outputs``, the pool best first) whose addition scores best on the validation
     outputs; keep the best prefix. Returns ({index: weight}, its score). With ``costs``
     (each output's refit seconds), a member whose refit would bring the chosen ones' sum
     above ``max_cost`` is not added (adding one again costs nothing)."""
@@ -309,7 +309,7 @@ def caruana(outputs: Sequence[Any], score: Callable[[Any, float | None], float],
 @dataclass
 class Selection:
     """The chosen members (trial number, integer weight), best trial first, and the
-    ensemble's CV score on the out-of-fold predictions (optimistic: the weights were
+    ensemble's CV score on the validation predictions (optimistic: the weights were
     chosen on them)."""
 
     members: list[tuple[int, int]]
@@ -404,7 +404,7 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
                    job: dict[str, Any], budget: Any, data_name: str, pipeline_name: str,
                    run_id: str, expected_refit: Callable[[Any], float],
                    notes: list[str]) -> tuple[Any, ...] | None:
-    """Select an ensemble from the stored out-of-fold predictions and refit its program
+    """Select an ensemble from the stored validation predictions and refit its program
     on all rows, as ``_refit.refit_best`` returns it: (program, (pipeline, blob), score,
     params, notes). None when the best single pipeline should be refitted instead (one
     member, not enough time, or a failure); ``notes`` then says why."""
