@@ -267,6 +267,42 @@ def test_store_keeps_the_best_and_each_model_best() -> None:
     assert [e.number for e in store.entries()] == [9, 8, 7, 0]
 
 
+def test_the_store_saves_what_it_keeps_and_a_resume_takes_it_back(tmp_path: Path) -> None:
+    """The kept trials' predictions are also files in the run folder (private, plain
+    arrays); a trial that drops out of the kept ones loses its file; ``restore`` takes back
+    the files of the study's trials, with the study's values, and skips what it cannot
+    read."""
+    import optuna
+
+    folder = tmp_path / "predictions"
+    folds = _folds(20, 2)
+    rng = np.random.default_rng(0)
+    outputs = {i: rng.normal(size=(20, 3)) for i in range(6)}
+    store = PredictionStore("maximize", keep=3, folder=folder)
+    for i in range(6):
+        store.add(i, float(i), {"model": "a" if i else "b"},
+                  _payload(outputs[i], folds, ["x", "y", "z"]))
+    assert sorted(p.name for p in folder.iterdir()) == ["0.npz", "3.npz", "4.npz", "5.npz"]
+    assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in folder.iterdir())
+    (folder / "4.npz").write_bytes(b"cut short")  # damaged: that trial is no member
+    (folder / "notes.npz").write_text("not ours")
+
+    trials = [optuna.trial.create_trial(params={}, distributions={}, value=v)
+              for v in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)]
+    for number, trial in enumerate(trials):
+        trial.number = number  # as the study numbers them
+    again = PredictionStore("maximize", keep=3, folder=folder)
+    assert again.restore(trials[1:]) == 2  # trials 3 and 5 (4 is damaged, 0 not given)
+    restored = {e.number: e for e in again.entries()}
+    assert sorted(restored) == [3, 5] and restored[5].value == 6.0
+    assert again.restore(trials[:1]) == 1  # 0: what else the study holds
+    assert {e.number: e for e in again.entries()}[0].classes == ["x", "y", "z"]
+    original = {e.number: e for e in store.entries()}
+    np.testing.assert_array_equal(restored[5].rows, original[5].rows)
+    np.testing.assert_array_equal(restored[5].values, original[5].values)
+    assert PredictionStore("maximize").restore(trials) == 0  # no folder: nothing saved
+
+
 def test_score_folds_returns_the_validation_predictions() -> None:
     from sklearn.linear_model import LogisticRegression
 
@@ -552,6 +588,35 @@ def test_engine_run_regression_small_data(tmp_path: Path) -> None:
     assert result.evaluation.n_repeats > 1
     assert result.elapsed < 2 * 22
     _check_result(result, frame, tmp_path)
+
+
+def test_a_resume_blends_the_earlier_sessions_trials_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kept predictions outlive the session in the run folder: a resume (here from
+    the folder, as after a kernel restart) offers the selection the earlier trials as well
+    as its own, and its program reproduces the result."""
+    from text2ml_jupyter import ensemble
+
+    frame = load_diabetes(as_frame=True).frame
+    first = text2ml_jupyter.run("Predict the disease progression target.", frame,
+                                time_budget=10, target="target", run_dir=tmp_path / "runs",
+                                seed=0)
+    earlier = {t.number for t in first.study.trials}
+    saved = {int(p.stem) for p in (first.run_dir / "predictions").glob("*.npz")}
+    assert saved and saved <= earlier
+    offered: list[set[int]] = []
+    select = ensemble.select
+
+    def spy(entries: list[Any], *args: Any, **kwargs: Any) -> Any:
+        offered.append({e.number for e in entries})
+        return select(entries, *args, **kwargs)
+
+    monkeypatch.setattr(ensemble, "select", spy)
+    again = text2ml_jupyter.resume(str(first.run_dir), frame, time_budget=10)
+    assert len(again.study.trials) > len(earlier)
+    (pool,) = offered
+    assert pool & earlier and pool - earlier  # both sessions' trials
+    _check_result(again, frame, tmp_path)
 
 
 def test_engine_run_on_a_holdout_split(tmp_path: Path) -> None:

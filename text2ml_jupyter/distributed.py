@@ -82,6 +82,13 @@ def is_shared(storage: Any) -> bool:
     return not isinstance(storage, optuna.storages.InMemoryStorage)
 
 
+def is_shared_study(study: Any, storage: Any) -> bool:
+    """Whether other processes may run trials of this study: its storage is reachable and
+    the run published its data there (``publish_data``). A resumed run's own journal is
+    a storage object, but nothing is published in it."""
+    return is_shared(storage) and "data" in study.user_attrs
+
+
 # ------------------------------------------------------------------ the run's side
 
 def fingerprint(frame: Any) -> str:
@@ -126,7 +133,7 @@ def shared_search(study: Any, storage: Any, *, job: dict[str, Any],
     publish the job and the search end, mark it searching, keep the search end current
     while the search runs, and mark it finished when it ends; the trials are tagged with
     this process. Otherwise nothing happens."""
-    if not is_shared(storage) or "data" not in study.user_attrs:
+    if not is_shared_study(study, storage):
         yield SharedSearch(study)
         return
     study.set_user_attr("job", {k: v for k, v in job.items() if not _local(k)})

@@ -289,18 +289,24 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
                           pipeline_name=pipeline_name, storage=storage,
                           study_name=study.study_name)
     emit_stage(emit, budget, "search", f"Searching ({evaluation.describe()})")
-    from .distributed import shared_search
-
     release_memory()  # what reading and shipping the data freed goes back before the search
 
     trial_job = {**job, "evaluation": evaluation.to_dict()}
     from . import ensemble
+    from .distributed import is_shared_study, shared_search
 
     # Not for a shared study: other processes' trials send their predictions nowhere.
     width = len(spec.classes) if spec.classes else 1
-    store = ensemble.PredictionStore(spec.direction) \
-        if storage is None and ensemble.enabled(evaluation, spec.n_rows, width) else None
-    if store is not None:
+    store = None
+    if not is_shared_study(study, storage) and \
+            ensemble.enabled(evaluation, spec.n_rows, width):
+        from optuna.trial import TrialState
+
+        from ._saved_predictions import PREDICTIONS_DIR
+
+        store = ensemble.PredictionStore(spec.direction, folder=folder.path / PREDICTIONS_DIR)
+        # a resume: the earlier sessions' trials can be members too
+        store.restore(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         trial_job["keep_predictions"] = True
 
     def on_trial(trial: Any) -> None:
@@ -321,7 +327,7 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
         search.run()
     fallback.cancel()
     preload_in_background()  # a stopped search: still before the refit
-    if storage is None:
+    if folder.journal.exists():  # the run's own journal (a resume's too)
         from ._journal import sync
 
         sync(folder.journal)  # the appends skipped the flush (see _journal)

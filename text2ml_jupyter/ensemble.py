@@ -15,7 +15,8 @@ The parts:
   asked: each fold's validation predictions (``predict_proba`` for classifiers, ``predict``
   for regressors) as float32 with the validation row positions, packed as bytes;
 - caller side: ``PredictionStore`` keeps them in memory for the best ~30 trials (and the best
-  trial of every model candidate), never in the Optuna journal;
+  trial of every model candidate), never in the Optuna journal, with a copy in the run
+  folder (_saved_predictions.py) so that a resume can blend the earlier trials too;
 - ``caruana`` / ``select``: the greedy selection, scored with the run's metric per fold and
   averaged like the trials' CV (``FoldScorer``), returning (trial, integer weight) pairs;
 - ``refit_ensemble``: what ``_refit.refit_best`` calls first: select, assemble the ensemble
@@ -29,6 +30,7 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .metrics import REGRESSION, get_metric
@@ -116,17 +118,20 @@ class OOF:
 
 
 class PredictionStore:
-    """Out-of-fold predictions of the best trials, in the caller's memory (the journal
-    would bloat): the ``keep`` best and the best trial of every model candidate."""
+    """Validation predictions of the best trials, in the caller's memory (the journal
+    would bloat): the ``keep`` best and the best trial of every model candidate. With a
+    ``folder`` (the run folder's ``predictions/``), the kept ones are also on disk, so
+    that a resume blends them with its own trials (``restore``)."""
 
-    def __init__(self, direction: str, keep: int = KEEP) -> None:
+    def __init__(self, direction: str, keep: int = KEEP, folder: Path | None = None) -> None:
         self.maximize = direction == "maximize"
         self.keep = keep
+        self.folder = folder
         self._items: dict[int, tuple[float, dict[str, Any], dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     def add(self, number: int, value: float, params: dict[str, Any],
-            payload: dict[str, Any] | None) -> None:
+            payload: dict[str, Any] | None, *, save: bool = True) -> None:
         if not payload or payload.get("kind") not in ("proba", "values") \
                 or not math.isfinite(value):
             return
@@ -138,7 +143,28 @@ class PredictionStore:
             for n, (_, p, _) in ranked:
                 best_of_model.setdefault(p.get("model"), n)
             kept |= set(best_of_model.values())
+            dropped = set(self._items) - kept
             self._items = {n: item for n, item in self._items.items() if n in kept}
+            if self.folder is not None:
+                from . import _saved_predictions
+
+                for n in dropped:
+                    _saved_predictions.forget(self.folder, n)
+                if save and number in kept:
+                    _saved_predictions.save(self.folder, number, payload)
+
+    def restore(self, trials: Sequence[Any]) -> int:
+        """Take back the saved predictions of ``trials`` (complete trials of the study: a
+        resume's earlier sessions), with the study's values and params; how many."""
+        if self.folder is None:
+            return 0
+        from . import _saved_predictions
+
+        saved = _saved_predictions.load_all(self.folder)
+        found = [t for t in trials if t.number in saved and t.value is not None]
+        for trial in found:
+            self.add(trial.number, trial.value, trial.params, saved[trial.number], save=False)
+        return len(found)
 
     def _ranked(self) -> list[tuple[int, tuple[float, dict[str, Any], dict[str, Any]]]]:
         sign = -1.0 if self.maximize else 1.0  # best first; ties by trial number
@@ -429,8 +455,8 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
         return None
     if len(selection.members) < 2:
         earlier = "" if any(e.number == best.number for e in entries) else (
-            " (the best trial's predictions were not kept: it ran in an earlier session "
-            "or another process)")
+            " (the best trial's predictions were not kept: it ran in another process, or "
+            "in an earlier session whose predictions were not saved)")
         notes.append(f"Ensemble selection (greedy, on the validation predictions of "
                      f"{len(selection.pool)} trials) found no blend better than the best "
                      f"single pipeline{earlier}, among members whose refits fit the "
