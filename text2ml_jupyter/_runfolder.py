@@ -54,9 +54,11 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
 
 
-def write_atomic(path: Path, text: str | bytes, *, mode: int | None = None) -> None:
+def write_atomic(path: Path, text: str | bytes, *, mode: int | None = None,
+                 fsync: bool = True) -> None:
     """Write via a temporary file in the same folder, flushed to disk, then rename, so
-    readers never see half a file, even after a crash.
+    readers never see half a file, even after a crash (without ``fsync``, for a copy
+    that is cheap to lose, a crash may leave an empty or short file instead).
 
     The file is private to the user (0600) unless ``mode`` is given: run folders and the
     LLM cache stay private, files the user asked for get ``plain_mode(path)``.
@@ -69,7 +71,8 @@ def write_atomic(path: Path, text: str | bytes, *, mode: int | None = None) -> N
         with os.fdopen(fd, **how) as handle:
             handle.write(text)
             handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                os.fsync(handle.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, path)

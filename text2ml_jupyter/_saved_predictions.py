@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
+
+from ._runfolder import write_atomic
 
 PREDICTIONS_DIR = "predictions"
 _SUFFIX = ".npz"
@@ -38,15 +38,7 @@ def save(folder: Path, number: int, payload: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, header=np.array(text), rows=np.frombuffer(payload["rows"], np.int32),
              values=np.frombuffer(payload["values"], np.float32))
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{number}.", suffix=".tmp")  # 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getbuffer())
-        os.replace(tmp, folder / f"{number}{_SUFFIX}")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(folder / f"{number}{_SUFFIX}", buffer.getvalue(), fsync=False)  # 0600
 
 
 def forget(folder: Path, number: int) -> None:
