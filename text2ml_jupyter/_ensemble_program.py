@@ -69,7 +69,7 @@ def assemble_ensemble_program(
 
     _p._check_identifier(data_name, "data_name")
     _p._check_identifier(pipeline_name, "pipeline_name")
-    variables = [f"member_{i}" for i in range(1, len(members) + 1)]
+    variables = [member_variable(i) for i in range(1, len(members) + 1)]
     reserved = {*_p._OWN_NAMES, data_name, pipeline_name, *variables,
                 *(e.bound for e in own_imports)}
     if pipeline_name == data_name or {pipeline_name, data_name} & (
@@ -143,6 +143,11 @@ def assemble_ensemble_program(
         pipeline_name=pipeline_name, run_id=run_id,
         docstring=_summary_text(spec, members, evaluation, score, run_id, metric),
         import_entries=[*imports, *own_imports], members=described)
+
+
+def member_variable(i: int) -> str:
+    """The program's variable (and the vote's step name) of member ``i``, from 1."""
+    return f"member_{i}"
 
 
 def _fresh(name: str, taken: set[str]) -> str:

@@ -65,12 +65,12 @@ def refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec,
     rows_path = job["refit_data_path"]
     quickest = ranked[0] if ranked else None
     if quickest is not None and job["data_path"] != rows_path and \
-            _expected_refit(quickest, scale) > budget.remaining():
+            expected_refit(quickest, scale) > budget.remaining():
         # Even the quickest would overrun on all rows: fit on the sample the search used.
         rows_path = job["data_path"]
         notes.append(f"The pipeline was fitted on the {evaluation.sample_rows:,}-row sample "
                      f"the search scored on: fitting it on all {spec.n_rows:,} rows would "
-                     f"take about {_expected_refit(quickest, scale):.0f} s, more than the "
+                     f"take about {expected_refit(quickest, scale):.0f} s, more than the "
                      "budget had left. Running the inserted cells fits it on all rows.")
     if not complete:
         notes.append("No trial finished within the budget: this is the default pipeline, "
@@ -81,7 +81,7 @@ def refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec,
         done = refit_ensemble(predictions, complete, accepted, spec, evaluation, pool=pool,
                               job=job, budget=budget, data_name=data_name,
                               pipeline_name=pipeline_name, run_id=run_id, notes=notes,
-                              expected_refit=lambda t: _expected_refit(t, scale))
+                              expected_refit=lambda t: expected_refit(t, scale))
         if done is not None:
             return done
     options.append((quickest_defaults(accepted), math.nan, None))
@@ -123,7 +123,7 @@ def refit_in_time(trials: list[Any], budget: Budget, scale: float,
     fold fit time x ``scale``), best first; if none is, the quickest to refit. A large
     table can make the best pipeline's refit far longer than the budget has left."""
     def refit_seconds(trial: Any) -> float:
-        return _expected_refit(trial, scale)
+        return expected_refit(trial, scale)
 
     left = budget.remaining()
     in_time = [t for t in trials if refit_seconds(t) <= left]
@@ -160,7 +160,7 @@ def _import_for_loading() -> None:
         _import_libraries()
 
 
-def _expected_refit(trial: Any, scale: float) -> float:
+def expected_refit(trial: Any, scale: float) -> float:
     """Seconds a trial's pipeline is expected to take to fit on all rows (early-stopped
     boosting: rows x the iterations it ran, see ``refit_program``)."""
     return expected_refit_seconds(float(trial.user_attrs.get("fit_seconds", 0.0)), scale,

@@ -471,7 +471,7 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
                      f"would take about {seconds:.0f} s, more than the budget had left: the "
                      "best single pipeline was refitted.")
         return None
-    from ._ensemble_program import assemble_ensemble_program
+    from ._ensemble_program import assemble_ensemble_program, member_variable
     from ._refit import refit_in_worker, with_settings
 
     try:
@@ -481,7 +481,7 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
             pipeline_name=pipeline_name, run_id=run_id, score=selection.score,
             n_candidates={s: len(c) for s, c in accepted.items()})
         # early-stopped boosting runs its trial's iterations, as the single best's does
-        iterations = {f"member_{i}": int(t.user_attrs["n_iter"])
+        iterations = {member_variable(i): int(t.user_attrs["n_iter"])
                       for i, (t, _) in enumerate(members, 1) if t.user_attrs.get("n_iter")}
         fitted, pipeline, kept, note = refit_in_worker(
             pool, {"data_path": job["refit_data_path"], "build_code": program.build_code,

@@ -384,10 +384,10 @@ class Search:
             self._update_reserve()
 
     def _refit_seconds(self, trial: Any) -> float:
-        """A trial's expected fit on all rows (from its fold fits)."""
-        return expected_refit_seconds(float(trial.user_attrs.get("fit_seconds", 0.0)),
-                                      self.refit_scale,
-                                      boosting=bool(trial.user_attrs.get("n_iter")))
+        """A trial's expected fit on all rows (from its fold fits), as the refit reckons it."""
+        from ._refit import expected_refit  # _refit imports this module
+
+        return expected_refit(trial, self.refit_scale)
 
 
 # ---------------------------------------------------------------- worker's side
