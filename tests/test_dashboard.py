@@ -15,8 +15,9 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 import text2ml_jupyter
+from text2ml_jupyter.notebook._curve import curve_svg
 from text2ml_jupyter.notebook._progress import RunProgress
-from text2ml_jupyter.notebook._summary import RESUME_HINT, curve_svg, render_html, render_text
+from text2ml_jupyter.notebook._summary import RESUME_HINT, render_html, render_text
 from text2ml_jupyter.candidates import FAILED, PASSED, PENDING, TESTING, Candidate
 from text2ml_jupyter.notebook.dashboard import STOPPING, Dashboard
 from text2ml_jupyter.engine import Result

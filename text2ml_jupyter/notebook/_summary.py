@@ -6,47 +6,24 @@ nbclient logs show. The live dashboard reuses the section functions below, so th
 and saved views always agree.
 
 Every user-derived string (column names, task text, failure reasons, code) goes through
-``_esc``: a column named ``<script>`` must render as text. Colours come from JupyterLab's
+``esc``: a column named ``<script>`` must render as text. Colours come from JupyterLab's
 theme variables with fallbacks that read on light and dark backgrounds alike; where a
 sanitizer strips the styles (an untrusted notebook), plain tables and text remain.
 """
 
 from __future__ import annotations
 
-import html
-import math
 from typing import Any
 
+from ._curve import curve_svg
+from ._format import (BRAND, CELL, CODE, HEADING, MUTED, NUM, PRE, ROOT, SMALL,
+                      STATE_COLOR, TABLE, TR, esc, fmt_score, fmt_seconds, fmt_value,
+                      metric_label)
 from ._progress import RunProgress
 from ..candidates import FAILED, PASSED, PENDING, TESTING
 from ..slots import SLOTS
 
 RESUME_HINT = "%text2ml resume --budget 60"
-
-# -- styles (inline: a saved output has no stylesheet of its own) ---------------------------
-_ROOT = ("font-family: var(--jp-ui-font-family, system-ui, sans-serif); "
-         "font-size: var(--jp-ui-font-size1, 13px); color: var(--jp-ui-font-color1, inherit); "
-         "line-height: 1.4; max-width: 980px")
-_H = "margin: 10px 0 4px; font-size: 1.05em; font-weight: 600"
-_MUTED = "opacity:.75"
-_SMALL = "font-size:.9em;opacity:.8"
-_BORDER = "var(--jp-border-color2,#8885)"
-# Per-cell styles: JupyterLab's output CSS right-aligns and pads every td, so a table-level
-# style would not win. Kept short, since they repeat on every cell.
-_TABLE = "border-collapse:collapse;margin:2px 12px 6px 0;font-size:.95em;color:inherit"
-_TR = f"border-bottom:1px solid {_BORDER}"
-_CELL = "padding:1px 8px 1px 0;text-align:left;vertical-align:top"
-_NUM = "padding:1px 8px 1px 0;text-align:right;vertical-align:top"
-_CODE = "font-family:var(--jp-code-font-family,monospace);font-size:var(--jp-code-font-size,12px)"
-_PRE = (_CODE + "; background: var(--jp-layout-color2, rgba(128, 128, 128, 0.1)); "
-        "padding: 8px; margin: 4px 0; overflow-x: auto; white-space: pre")
-_COLOR = {
-    PASSED: "var(--jp-success-color1, #2e7d32)",
-    FAILED: "var(--jp-error-color1, #d32f2f)",
-    TESTING: "var(--jp-warn-color1, #ef6c00)",
-    PENDING: "var(--jp-ui-font-color2, inherit)",
-}
-_BRAND = "var(--jp-brand-color1, #1e88e5)"
 
 _STAGES = {
     "understand": "Understanding the task",
@@ -54,47 +31,6 @@ _STAGES = {
     "refit": "Refitting the best pipeline on all rows",
     "done": "Done",
 }
-
-
-# -- small formatting helpers -----------------------------------------------------------------
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _score(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.4f}"
-
-
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "?"
-    if value < 120:
-        return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
-    minutes, seconds = divmod(int(round(value)), 60)
-    return f"{minutes} min {seconds:02d} s"
-
-
-def _value(value: Any) -> str:
-    """A hyperparameter as a reader wants it: floats to 4 significant digits."""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def metric_label(progress: RunProgress) -> str:
-    """The metric's label (with the positive class when it matters), or "score"."""
-    spec = progress.spec
-    if spec is not None and hasattr(spec, "metric_label"):
-        return spec.metric_label()
-    name = getattr(progress.result, "metric", None)
-    if name:
-        from ..metrics import get_metric
-
-        return get_metric(name).label
-    return "score"
 
 
 def headline(progress: RunProgress) -> str:
@@ -116,7 +52,7 @@ def headline(progress: RunProgress) -> str:
 
 
 def headline_html(progress: RunProgress) -> str:
-    return f'<div style="font-weight: 600">{_esc(headline(progress))}</div>'
+    return f'<div style="font-weight: 600">{esc(headline(progress))}</div>'
 
 
 def combination(choices: dict[str, str], hyperparams: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -127,7 +63,7 @@ def combination(choices: dict[str, str], hyperparams: dict[str, Any]) -> list[tu
             continue
         name = choices[slot]
         prefix = f"{slot}.{name}."
-        params = ", ".join(f"{key[len(prefix):]}={_value(value)}"
+        params = ", ".join(f"{key[len(prefix):]}={fmt_value(value)}"
                            for key, value in hyperparams.items() if key.startswith(prefix))
         rows.append((slot, name, params))
     return rows
@@ -178,24 +114,24 @@ def task_html(progress: RunProgress) -> str:
     """The task as understood: target, type, metric, protocol, columns by role, notes."""
     spec = progress.spec
     if spec is None:
-        return (f'<div style="{_H}">Task</div>'
-                f'<div style="{_MUTED}">Understanding the task…</div>')
-    parts = [f'<div style="{_H}">Task</div>']
+        return (f'<div style="{HEADING}">Task</div>'
+                f'<div style="{MUTED}">Understanding the task…</div>')
+    parts = [f'<div style="{HEADING}">Task</div>']
     if spec.text:
-        parts.append(f'<div style="{_MUTED}; font-style: italic">“{_esc(spec.text)}”</div>')
-    parts.append("<div>" + " · ".join(f"<b>{_esc(k)}:</b> {_esc(v)}"
+        parts.append(f'<div style="{MUTED}; font-style: italic">“{esc(spec.text)}”</div>')
+    parts.append("<div>" + " · ".join(f"<b>{esc(k)}:</b> {esc(v)}"
                                       for k, v in _task_facts(progress)) + "</div>")
     groups, excluded = _column_groups(spec)
-    lines = [f"<b>{_esc(role.capitalize())}</b> ({len(cols)}): "
-             + ", ".join(f"<code style=\"{_CODE}\">{_esc(c)}</code>" for c in cols)
+    lines = [f"<b>{esc(role.capitalize())}</b> ({len(cols)}): "
+             + ", ".join(f"<code style=\"{CODE}\">{esc(c)}</code>" for c in cols)
              for role, cols in groups]
     if excluded:
         lines.append("<b>Excluded</b>: " + ", ".join(
-            f"<code style=\"{_CODE}\">{_esc(c)}</code> ({_esc(role)})" for c, role in excluded))
+            f"<code style=\"{CODE}\">{esc(c)}</code> ({esc(role)})" for c, role in excluded))
     parts += [f"<div>{line}</div>" for line in lines]
     if spec.notes:
-        parts.append(f'<ul style="margin: 2px 0; padding-left: 18px; {_SMALL}">'
-                     + "".join(f"<li>{_esc(n)}</li>" for n in spec.notes) + "</ul>")
+        parts.append(f'<ul style="margin: 2px 0; padding-left: 18px; {SMALL}">'
+                     + "".join(f"<li>{esc(n)}</li>" for n in spec.notes) + "</ul>")
     return "".join(parts)
 
 
@@ -223,38 +159,38 @@ def candidates_html(progress: RunProgress) -> str:
     tables = []
     for slot in (s.name for s in SLOTS):
         rows = progress.rows(slot)
-        head = f'<div style="font-weight: 600">{_esc(slot)}</div>'
+        head = f'<div style="font-weight: 600">{esc(slot)}</div>'
         if not rows:
-            tables.append(f'<div>{head}<div style="{_MUTED}">{_slot_state(progress, slot)}'
+            tables.append(f'<div>{head}<div style="{MUTED}">{_slot_state(progress, slot)}'
                           "</div></div>")
             continue
         selected = progress.selected.get(slot)
         body = []
         for row in rows:
-            color = _COLOR.get(row.status, "inherit")
-            status = _esc(_status_text(row))
+            color = STATE_COLOR.get(row.status, "inherit")
+            status = esc(_status_text(row))
             if row.status == FAILED:  # reasons can be long: wrap them, smaller
                 status = (f'<div style="color:{color};font-size:.9em;max-width:26em;'
                           f'white-space:pre-wrap;word-break:break-word">{status}</div>')
             else:
                 status = f'<span style="color:{color}">{status}</span>'
             if row.name == selected:
-                star = f'<span style="color:{_BRAND}" title="selected">★</span>'
-                name = f"<b>{_esc(row.name)}</b>"
+                star = f'<span style="color:{BRAND}" title="selected">★</span>'
+                name = f"<b>{esc(row.name)}</b>"
             else:
-                star, name = "", _esc(row.name)
+                star, name = "", esc(row.name)
             body.append(
-                f'<tr style="{_TR}"><td style="{_CELL}">{star}</td>'
-                f'<td style="{_CELL}" title="{_esc(row.description)}">{name}</td>'
-                f'<td style="{_CELL};{_MUTED}">{_esc(row.origin)}</td>'
-                f'<td style="{_CELL}">{status}</td>'
-                f'<td style="{_NUM}">{row.trials}</td><td style="{_NUM}">{row.wins}</td></tr>')
-        header = "".join(f'<th style="{_NUM if h in ("trials", "wins") else _CELL}">{h}</th>'
+                f'<tr style="{TR}"><td style="{CELL}">{star}</td>'
+                f'<td style="{CELL}" title="{esc(row.description)}">{name}</td>'
+                f'<td style="{CELL};{MUTED}">{esc(row.origin)}</td>'
+                f'<td style="{CELL}">{status}</td>'
+                f'<td style="{NUM}">{row.trials}</td><td style="{NUM}">{row.wins}</td></tr>')
+        header = "".join(f'<th style="{NUM if h in ("trials", "wins") else CELL}">{h}</th>'
                          for h in ("", "candidate", "origin", "status", "trials", "wins"))
-        tables.append(f'<div>{head}<table style="{_TABLE}"><thead>'
-                      f'<tr style="{_TR};{_SMALL}">{header}</tr></thead>'
+        tables.append(f'<div>{head}<table style="{TABLE}"><thead>'
+                      f'<tr style="{TR};{SMALL}">{header}</tr></thead>'
                       f'<tbody>{"".join(body)}</tbody></table></div>')
-    return (f'<div style="{_H}">Candidates</div>'
+    return (f'<div style="{HEADING}">Candidates</div>'
             '<div style="display: flex; flex-wrap: wrap; gap: 4px 16px">'
             + "".join(tables) + "</div>")
 
@@ -282,8 +218,8 @@ def time_text(progress: RunProgress) -> str:
     """"12 s of 60 s" (or "12 s" before the budget is known)."""
     elapsed = progress.current_elapsed()
     if progress.budget:
-        return f"{_seconds(elapsed)} of {_seconds(progress.budget)}"
-    return _seconds(elapsed)
+        return f"{fmt_seconds(elapsed)} of {fmt_seconds(progress.budget)}"
+    return fmt_seconds(elapsed)
 
 
 def time_fraction(progress: RunProgress) -> float:
@@ -300,91 +236,38 @@ def _trial_counts(progress: RunProgress) -> str:
     return text
 
 
-def curve_svg(progress: RunProgress, width: int = 360, height: int = 96) -> str:
-    """The best score so far against time, as an inline SVG step line ("" without points).
-
-    A step line because the best only changes when a trial beats it; it runs on to the
-    current time so a long plateau is visible as such.
-    """
-    curve = list(progress.curve)
-    if not curve:
-        return ""
-    now = max(progress.current_elapsed(), curve[-1][0])
-    x_max = max(progress.budget or 0.0, now, 1.0)
-    values = [b for _, b in curve]
-    lowest, highest = min(values), max(values)
-    low, high = lowest, highest
-    if high - low < 1e-12:  # one value so far: a flat line in the middle
-        pad = abs(high) * 0.01 or 0.01
-        low, high = low - pad, high + pad
-    left, right, top, bottom = 52, 8, 8, 18
-    plot_w, plot_h = width - left - right, height - top - bottom
-
-    def x(t: float) -> float:
-        return left + plot_w * min(t, x_max) / x_max
-
-    def y(v: float) -> float:
-        return top + plot_h * (high - v) / (high - low)
-
-    path = [f"M{x(curve[0][0]):.1f},{y(curve[0][1]):.1f}"]
-    for t, v in curve[1:]:
-        path.append(f"H{x(t):.1f}V{y(v):.1f}")
-    path.append(f"H{x(now):.1f}")
-    # a dot per new best, while few enough to tell apart (and to keep the output small)
-    dots = "".join(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="2.5" '
-                   f'style="fill: {_BRAND}"/>' for t, v in curve) if len(curve) <= 40 else ""
-    text = 'style="fill: var(--jp-ui-font-color2, currentColor); font-size: 10px"'
-    axis = f'style="stroke: {_BORDER}; stroke-width: 1"'
-    label = f"best {metric_label(progress)} so far against seconds"
-    # y labels at the lowest and highest best (one label while there is one value)
-    ticks = "".join(f'<text x="{left - 4}" y="{y(v) + 3:.1f}" text-anchor="end" {text}>'
-                    f"{_esc(_score(v))}</text>" for v in sorted({lowest, highest}))
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_esc(label)}">'
-        f"<title>{_esc(label)}</title>"
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" {axis}/>'
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" {axis}/>'
-        f"{ticks}"
-        f'<text x="{left}" y="{height - 4}" {text}>0 s</text>'
-        f'<text x="{left + plot_w}" y="{height - 4}" text-anchor="end" {text}>'
-        f"{_esc(_seconds(x_max))}</text>"
-        f'<path d="{"".join(path)}" style="fill: none; stroke: {_BRAND}; stroke-width: 2"/>'
-        f"{dots}</svg>")
-
-
 def _combination_html(progress: RunProgress) -> str:
     rows = combination(progress.best_choices, progress.best_hyperparams)
     if not rows:
         return ""
     items = "".join(
-        f'<tr style="{_TR}"><td style="{_CELL};{_MUTED}">{_esc(slot)}</td>'
-        f'<td style="{_CELL}"><b>{_esc(name)}</b></td>'
-        f'<td style="{_CELL};{_CODE}">{_esc(params)}</td></tr>' for slot, name, params in rows)
+        f'<tr style="{TR}"><td style="{CELL};{MUTED}">{esc(slot)}</td>'
+        f'<td style="{CELL}"><b>{esc(name)}</b></td>'
+        f'<td style="{CELL};{CODE}">{esc(params)}</td></tr>' for slot, name, params in rows)
     title = "Best combination" if progress.done else "Best combination so far"
     return (f'<div style="margin-top: 4px">{title}:</div>'
-            f'<table style="{_TABLE}">{items}</table>')
+            f'<table style="{TABLE}">{items}</table>')
 
 
 def time_bar_html(progress: RunProgress) -> str:
     """Elapsed against budget: a native <progress> bar (it survives notebook sanitizers)."""
     fraction = time_fraction(progress)
-    return (f'<div>Time: {_esc(time_text(progress))} '
+    return (f'<div>Time: {esc(time_text(progress))} '
             f'<progress value="{fraction:.3f}" max="1" style="width: 240px; '
-            f'vertical-align: middle; accent-color: {_BRAND}"></progress></div>')
+            f'vertical-align: middle; accent-color: {BRAND}"></progress></div>')
 
 
 def optimization_html(progress: RunProgress, *, bar: bool = True) -> str:
     """Time against budget (``bar=False`` when the widget draws its own), trial counts,
     best score, the best-so-far curve and the current best combination."""
-    parts = [f'<div style="{_H}">Optimization</div>']
+    parts = [f'<div style="{HEADING}">Optimization</div>']
     if bar:
         parts.append(time_bar_html(progress))
-    parts.append(f"<div>Trials: {_esc(_trial_counts(progress))}</div>")
+    parts.append(f"<div>Trials: {esc(_trial_counts(progress))}</div>")
     if progress.usage:
-        parts.append(f"<div>{_esc(progress.usage)}</div>")
-    parts.append(f"<div>Best {_esc(metric_label(progress))}: "
-                 f"<b>{_esc(_score(progress.best))}</b></div>")
+        parts.append(f"<div>{esc(progress.usage)}</div>")
+    parts.append(f"<div>Best {esc(metric_label(progress))}: "
+                 f"<b>{esc(fmt_score(progress.best))}</b></div>")
     parts.append(curve_svg(progress))
     parts.append(_combination_html(progress))
     return "".join(parts)
@@ -394,12 +277,12 @@ def optimization_text(progress: RunProgress) -> str:
     lines = ["Optimization",
              f"  Time: {time_text(progress)}",
              f"  Trials: {_trial_counts(progress)}",
-             f"  Best {metric_label(progress)}: {_score(progress.best)}"]
+             f"  Best {metric_label(progress)}: {fmt_score(progress.best)}"]
     if progress.usage:
         lines.append(f"  {progress.usage}")
     if len(progress.curve) > 1:
         lines.append("  Best so far: " + " → ".join(
-            f"{_score(v)} ({_seconds(t)})" for t, v in progress.curve[-6:]))
+            f"{fmt_score(v)} ({fmt_seconds(t)})" for t, v in progress.curve[-6:]))
     rows = combination(progress.best_choices, progress.best_hyperparams)
     if rows:
         lines.append("  Best combination:" if progress.done else "  Best combination so far:")
@@ -435,20 +318,20 @@ def ensemble_line(progress: RunProgress) -> str:
 def _member(member: dict[str, Any]) -> str:
     model = (member.get("params") or {}).get("model")
     return f"trial {member['trial']}" + (f" {model}" if model else "") \
-        + f" (weight {_value(member['weight'])})"
+        + f" (weight {fmt_value(member['weight'])})"
 
 
 def _final_facts(progress: RunProgress) -> tuple[str, str, str]:
     """(score, "(protocol)", "time of budget, N trials") of the finished run."""
     result = progress.result
-    score = _score(getattr(result, "best_score", None))
+    score = fmt_score(getattr(result, "best_score", None))
     protocol = f" ({progress.evaluation.describe()})" if progress.evaluation is not None else ""
-    budget = f" of {_seconds(progress.budget)}" if progress.budget else ""
+    budget = f" of {fmt_seconds(progress.budget)}" if progress.budget else ""
     # The trials reported, as in the counts above (Result.n_trials also counts enqueued
     # trials that never ran).
     n_trials = progress.n_trials
     plural = "" if n_trials == 1 else "s"
-    spent = f"{_seconds(getattr(result, 'elapsed', progress.elapsed))}{budget}, " \
+    spent = f"{fmt_seconds(getattr(result, 'elapsed', progress.elapsed))}{budget}, " \
         f"{n_trials} trial{plural}"
     return score, protocol, spent
 
@@ -459,25 +342,25 @@ def final_html(progress: RunProgress) -> str:
     if result is None:
         return ""
     score, protocol, spent = _final_facts(progress)
-    parts = [f'<div style="{_H}">Result</div>',
-             f'<div style="font-size: 1.1em">{_esc(metric_label(progress))}: <b>{_esc(score)}</b>'
-             f'<span style="{_SMALL}">{_esc(protocol)}</span></div>',
-             f"<div>Time: {_esc(spent)}</div>"]
-    winners = "".join(f'<tr style="{_TR}"><td style="{_CELL};{_MUTED}">{_esc(slot)}</td>'
-                      f'<td style="{_CELL}"><b>{_esc(name)}</b></td>'
-                      f'<td style="{_CELL}">{_esc(text)}</td></tr>'
+    parts = [f'<div style="{HEADING}">Result</div>',
+             f'<div style="font-size: 1.1em">{esc(metric_label(progress))}: <b>{esc(score)}</b>'
+             f'<span style="{SMALL}">{esc(protocol)}</span></div>',
+             f"<div>Time: {esc(spent)}</div>"]
+    winners = "".join(f'<tr style="{TR}"><td style="{CELL};{MUTED}">{esc(slot)}</td>'
+                      f'<td style="{CELL}"><b>{esc(name)}</b></td>'
+                      f'<td style="{CELL}">{esc(text)}</td></tr>'
                       for slot, name, text in _winners(progress))
     if winners:
-        parts.append(f'<table style="{_TABLE}">{winners}</table>')
+        parts.append(f'<table style="{TABLE}">{winners}</table>')
     ensemble = ensemble_line(progress)
     if ensemble:
-        parts.append(f"<div>{_esc(ensemble)}</div>")
+        parts.append(f"<div>{esc(ensemble)}</div>")
     notes = list(getattr(result, "notes", None) or [])
     if notes:
         parts.append('<ul style="margin: 2px 0; padding-left: 18px">'
-                     + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>")
-    parts.append(f'<div style="{_SMALL}">To search longer from here: '
-                 f'<code style="{_CODE}">{_esc(RESUME_HINT)}</code></div>')
+                     + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
+    parts.append(f'<div style="{SMALL}">To search longer from here: '
+                 f'<code style="{CODE}">{esc(RESUME_HINT)}</code></div>')
     return "".join(parts)
 
 
@@ -504,7 +387,7 @@ def code_html(progress: RunProgress) -> str:
         return ""
     n_lines = code.count("\n") + 1
     return (f'<details style="margin-top: 6px"><summary style="cursor: pointer">'
-            f"Program ({n_lines} lines)</summary><pre style=\"{_PRE}\">{_esc(code)}</pre>"
+            f"Program ({n_lines} lines)</summary><pre style=\"{PRE}\">{esc(code)}</pre>"
             "</details>")
 
 
@@ -512,7 +395,7 @@ def code_html(progress: RunProgress) -> str:
 
 def wrap(fragment: str) -> str:
     """A section with the summary's font and colours ("" stays "": nothing to show)."""
-    return f'<div class="text2ml-summary" style="{_ROOT}">{fragment}</div>' if fragment else ""
+    return f'<div class="text2ml-summary" style="{ROOT}">{fragment}</div>' if fragment else ""
 
 
 def render_html(progress: RunProgress) -> str:
