@@ -1,0 +1,158 @@
+"""What a preprocess in front of HistGradientBoosting adds to a refit's memory at 1M rows.
+
+    .venv/bin/python benchmarks/refit_copies.py [--rows 1000000] [--iterations 30]
+                                                [--strategies median mean]
+
+The data is shipped as the engine ships it (a row-major float64 ``.npy`` mapped copy-on-write,
+read as a DataFrame without a copy: engine._ship_data, _datafile). Each variant fits
+``make_pipeline(<preprocess>, HistGradientBoostingClassifier(max_iter=N, early_stopping=False))``
+on all rows in its own fresh process, with one thread for the numeric libraries as in a
+worker, and reports the process's peak RSS (VmHWM, the mapped file's pages included) above
+its RSS just before the fit. The variants:
+
+- ``as_is``: the catalog's ``numbers_as_is`` (no preprocess);
+- ``catalog_quantile``: the catalog's ``quantile_scaled`` for an all-numeric table (a
+  ColumnTransformer over the numeric columns: SimpleImputer with missing-value indicators,
+  then QuantileTransformer to a normal distribution);
+- ``quantile_in_place``: the same with ``QuantileTransformer(copy=False)`` (its input is
+  the imputer's own copy);
+- ``no_column_transformer``: the single branch without the ColumnTransformer around it;
+- ``no_ct_no_indicators``: and without the indicators (the table has no missing values,
+  so they add no columns, but the imputer stacks an empty block onto its copy).
+
+each with the imputer's ``median`` (the catalog's default) and ``mean`` (the search's other
+choice): scikit-learn computes both through NumPy masked arrays over the whole table.
+
+Output: a markdown table on stdout and ``benchmarks/results/refit-copies-<timestamp>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+VARIANTS = ("as_is", "catalog_quantile", "quantile_in_place", "no_column_transformer",
+            "no_ct_no_indicators")
+
+
+def _preprocess(variant: str, columns: list[str], strategy: str):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, QuantileTransformer
+
+    def imputer(indicators: bool = True) -> SimpleImputer:
+        return SimpleImputer(strategy=strategy, add_indicator=indicators,
+                             keep_empty_features=True)
+
+    def quantile(**kwargs) -> QuantileTransformer:
+        return QuantileTransformer(n_quantiles=100, output_distribution="normal",
+                                   random_state=0, **kwargs)
+
+    if variant == "as_is":
+        return FunctionTransformer()
+    if variant == "catalog_quantile":
+        branch = make_pipeline(imputer(), quantile())
+    elif variant == "quantile_in_place":
+        branch = make_pipeline(imputer(), quantile(copy=False))
+    elif variant == "no_column_transformer":
+        return make_pipeline(imputer(), quantile(copy=False))
+    elif variant == "no_ct_no_indicators":
+        return make_pipeline(imputer(indicators=False), quantile(copy=False))
+    else:
+        raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+    return ColumnTransformer([("numeric", branch, columns)], sparse_threshold=0)
+
+
+def _status_mb(field: str) -> float:
+    """A field of /proc/self/status in MB. VmHWM is this process's own high-water mark;
+    ``ru_maxrss`` is not: Linux carries the spawning process's peak over the exec."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field)) / 1024
+
+
+def _child(variant: str, folder: Path, iterations: int, strategy: str) -> None:
+    import numpy as np
+    import pandas as pd
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+
+    values = np.load(folder / "X.npy", mmap_mode="c")
+    X = pd.DataFrame(values, columns=[f"x{i}" for i in range(values.shape[1])], copy=False)
+    y = np.load(folder / "y.npy")
+    model = make_pipeline(_preprocess(variant, list(X.columns), strategy),
+                          HistGradientBoostingClassifier(max_iter=iterations,
+                                                         early_stopping=False, random_state=0))
+    before = _status_mb("VmRSS")
+    model.fit(X, y)
+    peak = _status_mb("VmHWM")
+    print(json.dumps({"variant": variant, "strategy": strategy, "rss_before_mb": before,
+                      "peak_rss_mb": peak, "fit_adds_mb": peak - before}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--strategies", nargs="+", default=["median", "mean"],
+                        help="the imputer's strategies to measure (the catalog's default: "
+                             "median; the search also tries mean)")
+    parser.add_argument("--child", nargs=3, metavar=("VARIANT", "FOLDER", "STRATEGY"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child[0], Path(args.child[1]), args.iterations, args.child[2])
+        return
+
+    import numpy as np
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=args.rows, n_features=20, n_informative=10,
+                               n_redundant=4, random_state=0)
+    with tempfile.TemporaryDirectory(prefix="refit-copies-") as tmp:
+        folder = Path(tmp)
+        np.save(folder / "X.npy", np.ascontiguousarray(X, dtype=np.float64))
+        np.save(folder / "y.npy", y)
+        os.sync()  # the first child should not find the file's pages still being written
+        table_mb = X.nbytes / 2**20
+        del X, y
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        rows = []
+        for strategy in args.strategies:
+            for variant in VARIANTS if strategy == args.strategies[0] else VARIANTS[1:]:
+                out = subprocess.run([sys.executable, __file__, "--child", variant, str(folder),
+                                      strategy, "--iterations", str(args.iterations)],
+                                     env=env, capture_output=True, text=True, check=True)
+                rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                print(f"  {variant}, {strategy}: +{rows[-1]['fit_adds_mb']:.0f} MB",
+                      file=sys.stderr)
+
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    record = {"run_id": f"refit-copies-{stamp}", "command": " ".join(sys.argv),
+              "rows": args.rows, "iterations": args.iterations, "table_mb": table_mb,
+              "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+              "load_avg_1m": os.getloadavg()[0], "variants": rows}
+    out_path = HERE / "results" / f"{record['run_id']}.json"
+    out_path.write_text(json.dumps(record, indent=1))
+    print(f"Run `{record['run_id']}`: {args.rows:,} rows x 20 float64 columns "
+          f"({table_mb:.0f} MB), HistGradientBoosting {args.iterations} iterations.\n")
+    print("| preprocess before HGB | imputer | fit adds (peak RSS above the RSS before), MB "
+          "| × table |")
+    print("|---|---|---|---|")
+    for row in rows:
+        imputer = "—" if row["variant"] == "as_is" else row["strategy"]
+        print(f"| {row['variant']} | {imputer} | {row['fit_adds_mb']:.0f} | "
+              f"{row['fit_adds_mb'] / table_mb:.2f} |")
+    print(f"\nwrote {out_path}")
+
+
+if __name__ == "__main__":
+    main()
