@@ -162,6 +162,29 @@ def versions() -> dict[str, str]:
     return out
 
 
+def high_water_bytes() -> int:
+    """This process's peak RSS (VmHWM) in bytes, since it started or since
+    ``reset_high_water``. Not ``ru_maxrss``: Linux carries the spawning process's peak over
+    the exec, so a fresh child would report its parent's. No sampling thread either, which
+    would slow the fits it measures (it fights them for the GIL)."""
+    with open("/proc/self/status") as status:
+        line = next(x for x in status if x.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
+def rss_bytes() -> int:
+    """This process's current RSS (VmRSS) in bytes."""
+    with open("/proc/self/status") as status:
+        line = next(x for x in status if x.startswith("VmRSS:"))
+    return int(line.split()[1]) * 1024
+
+
+def reset_high_water() -> None:
+    """Reset VmHWM to the current RSS (Linux's ``clear_refs`` 5)."""
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+
+
 def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 

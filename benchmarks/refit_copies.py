@@ -23,22 +23,19 @@ its RSS just before the fit. The variants:
 each with the imputer's ``median`` (the catalog's default) and ``mean`` (the search's other
 choice): scikit-learn computes both through NumPy masked arrays over the whole table.
 
-Output: a markdown table on stdout and ``benchmarks/results/refit-copies-<timestamp>.json``.
+Output: a markdown table on stdout and ``benchmarks/results/refit_copies-<timestamp>.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+import _perf_common as pc
+
 VARIANTS = ("as_is", "catalog_quantile", "quantile_in_place", "no_column_transformer",
             "no_ct_no_indicators")
 
@@ -72,14 +69,7 @@ def _preprocess(variant: str, columns: list[str], strategy: str):
     return ColumnTransformer([("numeric", branch, columns)], sparse_threshold=0)
 
 
-def _status_mb(field: str) -> float:
-    """A field of /proc/self/status in MB. VmHWM is this process's own high-water mark;
-    ``ru_maxrss`` is not: Linux carries the spawning process's peak over the exec."""
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith(field)) / 1024
-
-
-def _child(variant: str, folder: Path, iterations: int, strategy: str) -> None:
+def _child(variant: str, folder: Path, iterations: int, strategy: str, out: str) -> None:
     import numpy as np
     import pandas as pd
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -91,11 +81,13 @@ def _child(variant: str, folder: Path, iterations: int, strategy: str) -> None:
     model = make_pipeline(_preprocess(variant, list(X.columns), strategy),
                           HistGradientBoostingClassifier(max_iter=iterations,
                                                          early_stopping=False, random_state=0))
-    before = _status_mb("VmRSS")
+    before = pc.rss_bytes()
+    pc.reset_high_water()
     model.fit(X, y)
-    peak = _status_mb("VmHWM")
-    print(json.dumps({"variant": variant, "strategy": strategy, "rss_before_mb": before,
-                      "peak_rss_mb": peak, "fit_adds_mb": peak - before}))
+    peak = max(pc.high_water_bytes(), pc.rss_bytes())
+    pc.write_child_result(out, {"variant": variant, "strategy": strategy,
+                                "rss_before_mb": before / 2**20, "peak_rss_mb": peak / 2**20,
+                                "fit_adds_mb": (peak - before) / 2**20})
 
 
 def main() -> None:
@@ -107,51 +99,48 @@ def main() -> None:
                              "median; the search also tries mean)")
     parser.add_argument("--child", nargs=3, metavar=("VARIANT", "FOLDER", "STRATEGY"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--child-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.child[0], Path(args.child[1]), args.iterations, args.child[2])
+        _child(args.child[0], Path(args.child[1]), args.iterations, args.child[2],
+               args.child_out)
         return
 
     import numpy as np
     from sklearn.datasets import make_classification
 
+    run = pc.new_run("refit_copies", sys.argv[1:])
     X, y = make_classification(n_samples=args.rows, n_features=20, n_informative=10,
                                n_redundant=4, random_state=0)
+    table_mb = X.nbytes / 2**20
+    run.update(rows=args.rows, iterations=args.iterations, table_mb=table_mb)
     with tempfile.TemporaryDirectory(prefix="refit-copies-") as tmp:
         folder = Path(tmp)
         np.save(folder / "X.npy", np.ascontiguousarray(X, dtype=np.float64))
         np.save(folder / "y.npy", y)
         os.sync()  # the first child should not find the file's pages still being written
-        table_mb = X.nbytes / 2**20
         del X, y
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-        rows = []
+        env = pc.child_env(**pc.SINGLE_THREAD_ENV)
         for strategy in args.strategies:
             for variant in VARIANTS if strategy == args.strategies[0] else VARIANTS[1:]:
-                out = subprocess.run([sys.executable, __file__, "--child", variant, str(folder),
-                                      strategy, "--iterations", str(args.iterations)],
-                                     env=env, capture_output=True, text=True, check=True)
-                rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-                print(f"  {variant}, {strategy}: +{rows[-1]['fit_adds_mb']:.0f} MB",
+                record = pc.run_child([__file__, "--child", variant, str(folder), strategy,
+                                       "--iterations", str(args.iterations)],
+                                      timeout=1800, env=env)
+                run["measurements"].append(record)
+                if record["status"] != "ok":
+                    sys.exit(f"{variant}, {strategy}: {record['status']}\n"
+                             f"{record.get('stderr_tail', '')}")
+                print(f"  {variant}, {strategy}: +{record['fit_adds_mb']:.0f} MB",
                       file=sys.stderr)
-
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    record = {"run_id": f"refit-copies-{stamp}", "command": " ".join(sys.argv),
-              "rows": args.rows, "iterations": args.iterations, "table_mb": table_mb,
-              "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-              "load_avg_1m": os.getloadavg()[0], "variants": rows}
-    out_path = HERE / "results" / f"{record['run_id']}.json"
-    out_path.write_text(json.dumps(record, indent=1))
-    print(f"Run `{record['run_id']}`: {args.rows:,} rows x 20 float64 columns "
+    path = pc.finish(run)
+    print(f"Run `{run['run_id']}`: {args.rows:,} rows x 20 float64 columns "
           f"({table_mb:.0f} MB), HistGradientBoosting {args.iterations} iterations.\n")
-    print("| preprocess before HGB | imputer | fit adds (peak RSS above the RSS before), MB "
-          "| × table |")
-    print("|---|---|---|---|")
-    for row in rows:
-        imputer = "—" if row["variant"] == "as_is" else row["strategy"]
-        print(f"| {row['variant']} | {imputer} | {row['fit_adds_mb']:.0f} | "
-              f"{row['fit_adds_mb'] / table_mb:.2f} |")
-    print(f"\nwrote {out_path}")
+    rows = [[r["variant"], "—" if r["variant"] == "as_is" else r["strategy"],
+             f"{r['fit_adds_mb']:.0f}", f"{r['fit_adds_mb'] / table_mb:.2f}"]
+            for r in run["measurements"]]
+    print(pc.table(["preprocess before HGB", "imputer",
+                    "fit adds (peak RSS above the RSS before), MB", "× table"], rows))
+    print(f"\nwrote {path}")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from _perf_common import high_water_bytes, reset_high_water
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS_DIR = HERE / "results"
@@ -163,7 +165,6 @@ def child(args: argparse.Namespace) -> int:
     sys.path.insert(0, args.engine)
     import numpy as np
     import pandas as pd
-    from sklearn.metrics import roc_auc_score
 
     import text2ml_jupyter
     from text2ml_jupyter import engine
@@ -174,12 +175,11 @@ def child(args: argparse.Namespace) -> int:
     log("phase", phase="data")
     pool = np.load(args.pool, mmap_mode="r")
     df = frame_of(pool, slice(0, args.rows))
-    test = frame_of(pool, slice(len(pool) - args.test_rows, len(pool)))
     del pool
     gc.collect()
     df_bytes = int(df.memory_usage(deep=True).sum())
     log("data", rows=len(df), columns=df.shape[1], df_bytes=df_bytes,
-        test_rows=len(test), positive_share=float(df[TARGET].mean()))
+        test_rows=args.test_rows, positive_share=float(df[TARGET].mean()))
 
     def on_event(event: Any) -> None:
         d = event.data
@@ -212,6 +212,12 @@ def child(args: argparse.Namespace) -> int:
                             run_dir=run_dir, on_event=on_event)
         record["run_seconds"] = time.perf_counter() - started
         log("phase", phase="score")
+        # The held-out rows and the metric are the benchmark's, not the run's: made only
+        # now, so that the process tree during the run holds what a kernel would.
+        from sklearn.metrics import roc_auc_score
+
+        test = frame_of(np.load(args.pool, mmap_mode="r"),
+                        slice(-args.test_rows, None))
         pipeline = result.pipeline if result.pipeline is not None else result.load_pipeline()
         features = [c for c in test.columns if c != TARGET]
         t0 = time.perf_counter()
@@ -613,17 +619,9 @@ def steps(rows: int, test_rows: int, seed: int, cache: Path, trace: bool = False
     if trace:
         tracemalloc.start()
 
-    def high_water() -> int:
-        """Peak RSS since the last reset (VmHWM), in bytes; no sampling thread, which would
-        slow the fits it measures (it fights them for the GIL)."""
-        with open("/proc/self/status") as status:
-            line = next(x for x in status if x.startswith("VmHWM:"))
-        return int(line.split()[1]) * 1024
-
     def step(name: str, fn: Any) -> Any:
         before = me.memory_info().rss
-        with open("/proc/self/clear_refs", "w") as refs:
-            refs.write("5")  # resets VmHWM to the current RSS
+        reset_high_water()
         if trace:
             tracemalloc.reset_peak()
             base = tracemalloc.get_traced_memory()[0]
@@ -631,7 +629,7 @@ def steps(rows: int, test_rows: int, seed: int, cache: Path, trace: bool = False
         out = fn()
         seconds = time.perf_counter() - t0
         rss = me.memory_info().rss
-        peak = [max(high_water(), rss)]
+        peak = [max(high_water_bytes(), rss)]
         traced = f" {(tracemalloc.get_traced_memory()[1] - base) / MB:7.0f}" if trace else ""
         print(f"{name:62s} {rss / MB:7.0f} {(rss - last[0]) / MB:+7.0f} "
               f"{(peak[0] - before) / MB:7.0f} {(peak[0] - before) / size:5.2f}{traced}  "

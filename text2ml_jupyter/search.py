@@ -152,8 +152,11 @@ class Search:
                  job: dict[str, Any], budget: Budget, refit_scale: float,
                  on_trial: Callable[[Any], None] = lambda t: None,
                  stop: threading.Event | None = None, predictions: Any = None,
-                 shared: bool = False) -> None:
+                 shared: bool = False, load_seconds: float = 0.0) -> None:
         self.study = study
+        # importing what loading the fitted pipeline needs, when the caller waits to do it
+        # until after the refit (engine.search_and_finish): part of the refit's reserve
+        self.load_seconds = load_seconds
         self.predictions = predictions  # ensemble.PredictionStore: validation predictions
         # other processes add trials to this study (distributed.py): its best can change
         # between this process's own trials
@@ -365,9 +368,9 @@ class Search:
             others = sum(self._refit_seconds(t) for model, t in per_model.items()
                          if model != best.params.get("model"))
             expected += min(others, RESERVE_SHARE * self.budget.seconds)
-        # the fit on all rows, building the program and shipping the fitted pipeline, and
-        # starting a worker if the end of the search had to stop them all
-        overhead = 0.5 + self.pool.start_seconds
+        # the fit on all rows, building the program and shipping (and perhaps importing what
+        # loads) the fitted pipeline, and starting a worker if the search had to stop them all
+        overhead = 0.5 + self.pool.start_seconds + self.load_seconds
         self.budget.reserve = min(max(2.0, expected + overhead), 0.5 * self.budget.seconds)
 
     def _refresh_reserve(self) -> None:
