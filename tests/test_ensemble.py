@@ -670,6 +670,10 @@ def test_the_search_reserves_refit_time_for_an_ensembles_members(direction: str)
     search = Search(study, pool, {}, job={}, budget=budget, refit_scale=1.25)
     search._update_reserve()
     assert budget.reserve == pytest.approx(expected_refit_seconds(3.0, 1.25) + 0.5)
+    # a caller that imports what loading needs only after the refit keeps time for that
+    search = Search(study, pool, {}, job={}, budget=budget, refit_scale=1.25, load_seconds=4.0)
+    search._update_reserve()
+    assert budget.reserve == pytest.approx(expected_refit_seconds(3.0, 1.25) + 0.5 + 4.0)
     search = Search(study, pool, {}, job={}, budget=budget, refit_scale=1.25,
                     predictions=object())
     search._update_reserve()

@@ -94,6 +94,36 @@ def test_run_on_a_sample_reproduces_and_refits_on_all_rows(monkeypatch, tmp_path
                                fitted.predict_proba(rows))
 
 
+@pytest.mark.parametrize("rows, sampled", [(1500, True), (300, False)])
+def test_the_caller_imports_for_loading_after_the_refit_on_sampled_data(
+        monkeypatch, tmp_path, rows: int, sampled: bool) -> None:
+    """On a sample of large data the refit's worker holds all rows (the memory peak): the
+    caller does not import scikit-learn for loading during the search, only when it loads
+    the fitted pipeline; on small data it imports it while the search runs."""
+    from text2ml_jupyter import engine as engine_module
+    from text2ml_jupyter import search as search_module
+
+    calls: list[str] = []
+    monkeypatch.setattr(evaluation_module, "_SAMPLE_ROWS", 500)
+    monkeypatch.setattr(engine_module, "preload_in_background", lambda: calls.append("preload"))
+    loads: list[float] = []
+    real_init = search_module.Search.__init__
+
+    def recording_init(self, *args, **kwargs) -> None:
+        real_init(self, *args, **kwargs)
+        loads.append(self.load_seconds)
+
+    monkeypatch.setattr(search_module.Search, "__init__", recording_init)
+    result = text2ml_jupyter.run("Predict label. Optimize accuracy.", _table(rows, seed=3),
+                                 time_budget=12, run_dir=tmp_path, seed=2)
+    assert bool(result.evaluation.sample_rows) is sampled
+    assert result.n_trials >= 1 and result.pipeline is not None
+    if sampled:
+        assert calls == [] and loads == [engine_module.PRELOAD_SECONDS]
+    else:
+        assert calls and loads == [0.0]
+
+
 def test_refit_prefers_the_best_trial_that_can_be_refitted_in_time() -> None:
     from types import SimpleNamespace
 

@@ -221,24 +221,30 @@ def test_large_numeric_data_offers_trees_the_data_as_it_is(tmp_path) -> None:
     assert np.shares_memory(np.asarray(out), np.asarray(X))  # no copy on the way to the model
 
 
-def _large_numeric() -> tuple[pd.DataFrame, Any, dict[str, list[Any]]]:
-    frame = pd.DataFrame({f"x{i}": np.random.default_rng(i).normal(size=400) for i in range(4)})
-    frame["n"] = np.arange(400) % 7
+def _large_numeric(rows: int = 400) -> tuple[pd.DataFrame, Any, dict[str, list[Any]]]:
+    frame = pd.DataFrame({f"x{i}": np.random.default_rng(i).normal(size=rows) for i in range(4)})
+    frame["n"] = np.arange(rows) % 7
     frame["label"] = (frame["x0"] + 0.3 * frame["n"] > 1).astype(int)
     spec = infer_spec("Predict label.", frame, target="label")
     return frame, spec, _catalog(spec, 1_000_000, k=10)
 
 
-@pytest.mark.parametrize("model", ["hist_gradient_boosting", "extra_trees",
-                                   "boosting_forest_blend"])
-def test_a_tree_pipeline_is_refitted_without_its_scaling_and_fits_the_same(model: str) -> None:
-    frame, spec, accepted = _large_numeric()
-    params = {"preprocess": "scaled", "features": "passthrough", "model": model,
-              "postprocess": "none", "preprocess.scaled.impute_strategy": "mean"}
+@pytest.mark.parametrize("preprocess, model, did", [
+    ("scaled", "hist_gradient_boosting", "scaled the numbers"),
+    ("scaled", "extra_trees", "scaled the numbers"),
+    ("scaled", "boosting_forest_blend", "scaled the numbers"),
+    ("quantile_scaled", "hist_gradient_boosting", "mapped them to normal quantiles")])
+def test_a_tree_pipeline_is_refitted_without_its_scaling_and_fits_the_same(
+        preprocess: str, model: str, did: str) -> None:
+    # 30,000 rows for the quantile map: above 10,000 it fits its quantiles on a subsample,
+    # and clips the rows outside that subsample's range
+    frame, spec, accepted = _large_numeric(30_000 if preprocess == "quantile_scaled" else 400)
+    params = {"preprocess": preprocess, "features": "passthrough", "model": model,
+              "postprocess": "none", f"preprocess.{preprocess}.impute_strategy": "mean"}
     lean, note = without_scaling(params, accepted)
     assert lean == {"preprocess": "numbers_as_is", "features": "passthrough", "model": model,
                     "postprocess": "none"}
-    assert f"scaled the numbers before {model}" in note and "the same fit" in note
+    assert f"{did} before {model}" in note and "the same fit" in note
 
     def fitted(choice: dict[str, Any]) -> Any:
         chain = [(slot, choice[slot], c.source, c.defaults) for slot, cands in accepted.items()
@@ -258,7 +264,9 @@ def test_only_tree_pipelines_lose_their_scaling() -> None:
     for params in ({**base, "model": "logistic_regression"},  # distances and weights: scale
                    {**base, "model": "lightgbm"},  # its bins keep zero apart: not invariant
                    {**base, "model": "random_forest"},  # ties between splits break otherwise
-                   {**base, "model": "hist_gradient_boosting", "preprocess": "quantile_scaled"},
+                   # uniform thresholds between min and max move under a non-affine map
+                   {**base, "model": "extra_trees", "preprocess": "quantile_scaled"},
+                   {**base, "model": "lightgbm", "preprocess": "quantile_scaled"},
                    {**base, "model": "hist_gradient_boosting", "features": "select_percentile"}):
         assert without_scaling(params, accepted) == (params, "")
     small = {**accepted, "preprocess": [c for c in accepted["preprocess"]

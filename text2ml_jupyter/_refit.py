@@ -6,7 +6,8 @@ ones whose refit is expected to end in time, tries an ensemble first when the tr
 on all rows (ensemble.py), then the best trials in turn and finally the default combination.
 ``refit_program`` is the worker side, ``refit_in_worker`` the caller's (the pickle streamed
 back, _pickle_stream.py). ``preload_in_background`` imports, in the caller, what loading the
-fitted pipeline needs, while the search still runs.
+fitted pipeline needs, while the search still runs (the engine skips it on sampled data,
+where the refit is the memory peak: see ``engine.search_and_finish``).
 """
 
 from __future__ import annotations
@@ -225,6 +226,9 @@ def refit_in_worker(pool: WorkerPool, arguments: dict[str, Any], *, deadline: fl
                            on_ask=receive)
     finally:
         pool.ran_generated_code |= not trusted
+    # The worker still maps all rows: it exits before the caller loads the pipeline (which
+    # may import scikit-learn first); a fallback refit forks a new one.
+    pool.retire_idle(keep=0)
     if trusted:  # the package's own code, loaded as it streams in: no copy kept
         pipeline, note = load_fitted(ChunkReader(chunks), origins, pipeline_name)
         return fitted, pipeline, None, note

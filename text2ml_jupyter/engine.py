@@ -347,7 +347,9 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
         folder.write_candidates(every)  # their status is now failed, with the reason
 
     pool.ran_generated_code |= any(c.origin != "offline" for c in every)
-    pool.retire_idle(keep=1)  # the refit needs one worker, and the others' memory
+    # The refit needs one worker, and the others' memory; on sampled data a new one: a
+    # search worker keeps pages its trials made private, and the refit is the memory peak.
+    pool.retire_idle(keep=1 if preload else 0)
     emit_stage(emit, budget, "refit", "Refitting the best pipeline on all rows")
     program, (pipeline, blob), best_score, params, notes = refit_best(
         study, accepted, spec, evaluation, pool=pool, job=job, budget=budget,
