@@ -1,11 +1,13 @@
-"""What a preprocess in front of HistGradientBoosting adds to a refit's memory at 1M rows.
+"""What a preprocess in front of a boosting model adds to a refit's memory at 1M rows.
 
     .venv/bin/python benchmarks/refit_copies.py [--rows 1000000] [--iterations 30]
+                                                [--model hgb|lightgbm]
                                                 [--strategies median mean]
 
 The data is shipped as the engine ships it (a row-major float64 ``.npy`` mapped copy-on-write,
 read as a DataFrame without a copy: engine._ship_data, _datafile). Each variant fits
 ``make_pipeline(<preprocess>, HistGradientBoostingClassifier(max_iter=N, early_stopping=False))``
+(or, with ``--model lightgbm``, ``LGBMClassifier(n_estimators=N)``, the catalog's other boosting model)
 on all rows in its own fresh process, with one thread for the numeric libraries as in a
 worker, and reports the process's peak RSS (VmHWM, the mapped file's pages included) above
 its RSS just before the fit. The variants:
@@ -69,18 +71,28 @@ def _preprocess(variant: str, columns: list[str], strategy: str):
     return ColumnTransformer([("numeric", branch, columns)], sparse_threshold=0)
 
 
-def _child(variant: str, folder: Path, iterations: int, strategy: str, out: str) -> None:
+def _model(name: str, iterations: int):
+    if name == "lightgbm":
+        from lightgbm import LGBMClassifier
+
+        return LGBMClassifier(n_estimators=iterations, random_state=0, n_jobs=1, verbose=-1)
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(max_iter=iterations, early_stopping=False,
+                                          random_state=0)
+
+
+def _child(variant: str, folder: Path, iterations: int, strategy: str, model_name: str,
+           out: str) -> None:
     import numpy as np
     import pandas as pd
-    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import make_pipeline
 
     values = np.load(folder / "X.npy", mmap_mode="c")
     X = pd.DataFrame(values, columns=[f"x{i}" for i in range(values.shape[1])], copy=False)
     y = np.load(folder / "y.npy")
     model = make_pipeline(_preprocess(variant, list(X.columns), strategy),
-                          HistGradientBoostingClassifier(max_iter=iterations,
-                                                         early_stopping=False, random_state=0))
+                          _model(model_name, iterations))
     before = pc.rss_bytes()
     pc.reset_high_water()
     model.fit(X, y)
@@ -94,6 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--model", choices=["hgb", "lightgbm"], default="hgb")
     parser.add_argument("--strategies", nargs="+", default=["median", "mean"],
                         help="the imputer's strategies to measure (the catalog's default: "
                              "median; the search also tries mean)")
@@ -103,7 +116,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         _child(args.child[0], Path(args.child[1]), args.iterations, args.child[2],
-               args.child_out)
+               args.model, args.child_out)
         return
 
     import numpy as np
@@ -113,7 +126,7 @@ def main() -> None:
     X, y = make_classification(n_samples=args.rows, n_features=20, n_informative=10,
                                n_redundant=4, random_state=0)
     table_mb = X.nbytes / 2**20
-    run.update(rows=args.rows, iterations=args.iterations, table_mb=table_mb)
+    run.update(rows=args.rows, iterations=args.iterations, model=args.model, table_mb=table_mb)
     with tempfile.TemporaryDirectory(prefix="refit-copies-") as tmp:
         folder = Path(tmp)
         np.save(folder / "X.npy", np.ascontiguousarray(X, dtype=np.float64))
@@ -124,7 +137,8 @@ def main() -> None:
         for strategy in args.strategies:
             for variant in VARIANTS if strategy == args.strategies[0] else VARIANTS[1:]:
                 record = pc.run_child([__file__, "--child", variant, str(folder), strategy,
-                                       "--iterations", str(args.iterations)],
+                                       "--iterations", str(args.iterations),
+                                       "--model", args.model],
                                       timeout=1800, env=env)
                 run["measurements"].append(record)
                 if record["status"] != "ok":
@@ -134,11 +148,11 @@ def main() -> None:
                       file=sys.stderr)
     path = pc.finish(run)
     print(f"Run `{run['run_id']}`: {args.rows:,} rows x 20 float64 columns "
-          f"({table_mb:.0f} MB), HistGradientBoosting {args.iterations} iterations.\n")
+          f"({table_mb:.0f} MB), {args.model}, {args.iterations} iterations.\n")
     rows = [[r["variant"], "—" if r["variant"] == "as_is" else r["strategy"],
              f"{r['fit_adds_mb']:.0f}", f"{r['fit_adds_mb'] / table_mb:.2f}"]
             for r in run["measurements"]]
-    print(pc.table(["preprocess before HGB", "imputer",
+    print(pc.table([f"preprocess before {args.model}", "imputer",
                     "fit adds (peak RSS above the RSS before), MB", "× table"], rows))
     print(f"\nwrote {path}")
 
