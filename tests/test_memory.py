@@ -468,9 +468,20 @@ def test_a_pickle_crosses_in_chunks_and_loads_the_same(monkeypatch, protocol: in
     assert loaded["text"] == value["text"] and loaded["n"] == 7
 
 
-def test_the_refit_pipeline_is_streamed_back_over_the_workers_connection(tmp_path) -> None:
+def test_the_refit_pipeline_is_streamed_back_over_the_workers_connection(tmp_path,
+                                                                        monkeypatch) -> None:
+    from text2ml_jupyter import _refit
     from text2ml_jupyter._refit import refit_in_worker
     from text2ml_jupyter.sandbox import Limits, WorkerPool
+
+    live_at_load: list[int] = []  # the pool's live workers when the caller loads the pickle
+    real_load = _refit.load_fitted
+
+    def load_fitted(*args: Any, **kwargs: Any) -> Any:
+        live_at_load.append(sum(worker is not None for worker in pool._workers))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(_refit, "load_fitted", load_fitted)
 
     frame = _mixed(200).drop(columns=["note", "city"])
     path = write_frame(frame, tmp_path / "data", columns=list(frame.columns),
@@ -498,6 +509,8 @@ def test_the_refit_pipeline_is_streamed_back_over_the_workers_connection(tmp_pat
             pipeline_name="pipeline")
         assert unloaded is None and "the LLM wrote" in note
         np.testing.assert_array_equal(cloudpickle.loads(kept).predict(X), pipeline.predict(X))
+    # the worker that held all rows was let go before each load (the second refit forked anew)
+    assert live_at_load == [0, 0]
 
 
 _PATCH_CLOUDPICKLE = """

@@ -312,28 +312,28 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
     # Trials on a sample: the refit's worker then holds all rows, the run's memory peak, so
     # the caller imports what loading the pipeline needs (~80 MB of scikit-learn) only
     # after it, and the refit's reserve keeps the time that takes.
-    preload = job["data_path"] == job["refit_data_path"]
+    sampled = job["data_path"] != job["refit_data_path"]
 
     def on_trial(trial: Any) -> None:
         trial_event(emit, study, trial, budget)
-        if preload:
+        if not sampled:
             preload_in_background()  # after the first trial: it never delays the first best
 
     # ... or, if no trial finishes soon, in time before the refit (see _should_kill)
     latest = budget.remaining() - max(1.0, 0.1 * budget.seconds) - PRELOAD_SECONDS
     fallback = threading.Timer(max(0.0, latest), preload_in_background)
     fallback.daemon = True
-    if preload:
+    if not sampled:
         fallback.start()
     # A shared study: workers elsewhere join while this runs; "finished" before the refit.
     with shared_search(study, storage, job=trial_job, budget=budget) as shared:
         search = Search(shared.study, pool, accepted, job=trial_job,
                         budget=budget, refit_scale=refit_scale(evaluation, spec.n_rows),
                         on_trial=on_trial, stop=stop, predictions=store,
-                        shared=shared.shared, load_seconds=0.0 if preload else PRELOAD_SECONDS)
+                        shared=shared.shared, load_seconds=PRELOAD_SECONDS if sampled else 0.0)
         search.run()
     fallback.cancel()
-    if preload:
+    if not sampled:
         preload_in_background()  # a stopped search: still before the refit
     if folder.journal.exists():  # the run's own journal (a resume's too)
         from ._journal import sync
@@ -349,7 +349,7 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
     pool.ran_generated_code |= any(c.origin != "offline" for c in every)
     # The refit needs one worker, and the others' memory; on sampled data a new one: a
     # search worker keeps pages its trials made private, and the refit is the memory peak.
-    pool.retire_idle(keep=1 if preload else 0)
+    pool.retire_idle(keep=0 if sampled else 1)
     emit_stage(emit, budget, "refit", "Refitting the best pipeline on all rows")
     program, (pipeline, blob), best_score, params, notes = refit_best(
         study, accepted, spec, evaluation, pool=pool, job=job, budget=budget,
