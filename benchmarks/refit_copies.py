@@ -9,8 +9,8 @@ read as a DataFrame without a copy: engine._ship_data, _datafile). Each variant 
 ``make_pipeline(<preprocess>, HistGradientBoostingClassifier(max_iter=N, early_stopping=False))``
 (or, with ``--model lightgbm``, ``LGBMClassifier(n_estimators=N)``, the catalog's other
 boosting model) on all rows in its own fresh process, with one thread for the numeric
-libraries as in a worker, and reports the process's peak RSS (VmHWM, the mapped file's pages included)
-above its RSS just before the fit. The variants:
+libraries as in a worker, and reports the process's peak RSS (VmHWM, the mapped file's
+pages included) above its RSS just before the fit. The variants:
 
 - ``as_is``: the catalog's ``numbers_as_is`` (no preprocess);
 - ``catalog_quantile``: the catalog's ``quantile_scaled`` for an all-numeric table (a
