@@ -284,9 +284,10 @@ class Search:
 
     def _leaner(self, trial: Any, chain: list[tuple[str, str, str, dict[str, Any]]]
                 ) -> list[tuple[str, str, str, dict[str, Any]]]:
-        """The chain a worker fits: ``scaled`` before a tree becomes ``numbers_as_is`` where
-        that is the same fit (_lean.py), so a trial spends no time or memory on copies of
-        the table that change nothing. The trial keeps the params TPE chose."""
+        """The chain a worker fits: a rescaling before a tree becomes ``numbers_as_is`` where
+        _lean.py says so (the same fit, or LightGBM, which bins the numbers itself), so a
+        trial spends no time or memory on copies of the table, and its score is that of the
+        pipeline the refit would fit. The trial keeps the params TPE chose."""
         from ._lean import without_scaling
 
         chosen = {slot: name for slot, name, _, _ in chain}
