@@ -99,9 +99,20 @@ def test_the_caller_imports_for_loading_after_the_refit_on_sampled_data(
         monkeypatch, tmp_path, rows: int, sampled: bool) -> None:
     """On a sample of large data the refit's worker holds all rows (the memory peak): the
     caller does not import scikit-learn for loading during the search, only when it loads
-    the fitted pipeline; on small data it imports it while the search runs."""
+    the fitted pipeline, and the refit gets a fresh worker; on small data the caller
+    imports it while the search runs, and a search worker stays for the refit."""
     from text2ml_jupyter import engine as engine_module
     from text2ml_jupyter import search as search_module
+    from text2ml_jupyter.sandbox import WorkerPool
+
+    kept: list[int] = []  # retire_idle(keep=...) calls, the first one before the refit
+    real_retire = WorkerPool.retire_idle
+
+    def recording_retire(self, keep: int = 1) -> None:
+        kept.append(keep)
+        real_retire(self, keep)
+
+    monkeypatch.setattr(WorkerPool, "retire_idle", recording_retire)
 
     calls: list[str] = []
     monkeypatch.setattr(evaluation_module, "_SAMPLE_ROWS", 500)
@@ -119,9 +130,10 @@ def test_the_caller_imports_for_loading_after_the_refit_on_sampled_data(
     assert bool(result.evaluation.sample_rows) is sampled
     assert result.n_trials >= 1 and result.pipeline is not None
     if sampled:
-        assert calls == [] and loads == [engine_module.PRELOAD_SECONDS]
+        assert calls == [] and loads == [engine_module.PRELOAD_SECONDS] and kept[0] == 0
     else:
-        assert calls and loads == [0.0]
+        assert calls and loads == [0.0] and kept[0] == 1
+    assert kept[-1] == 0  # the refit's worker exits before the pipeline is loaded
 
 
 def test_refit_prefers_the_best_trial_that_can_be_refitted_in_time() -> None:
