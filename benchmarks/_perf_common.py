@@ -162,21 +162,24 @@ def versions() -> dict[str, str]:
     return out
 
 
+def _status_bytes(field: str) -> int:
+    """A size field of /proc/self/status (given there in kB), in bytes."""
+    with open("/proc/self/status") as status:
+        line = next(x for x in status if x.startswith(field + ":"))
+    return int(line.split()[1]) * 1024
+
+
 def high_water_bytes() -> int:
     """This process's peak RSS (VmHWM) in bytes, since it started or since
     ``reset_high_water``. Not ``ru_maxrss``: Linux carries the spawning process's peak over
     the exec, so a fresh child would report its parent's. No sampling thread either, which
     would slow the fits it measures (it fights them for the GIL)."""
-    with open("/proc/self/status") as status:
-        line = next(x for x in status if x.startswith("VmHWM:"))
-    return int(line.split()[1]) * 1024
+    return _status_bytes("VmHWM")
 
 
 def rss_bytes() -> int:
     """This process's current RSS (VmRSS) in bytes."""
-    with open("/proc/self/status") as status:
-        line = next(x for x in status if x.startswith("VmRSS:"))
-    return int(line.split()[1]) * 1024
+    return _status_bytes("VmRSS")
 
 
 def reset_high_water() -> None:
