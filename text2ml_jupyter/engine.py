@@ -313,18 +313,17 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
     # the caller imports what loading the pipeline needs (~80 MB of scikit-learn) only
     # after it, and the refit's reserve keeps the time that takes.
     sampled = job["data_path"] != job["refit_data_path"]
+    preload: Callable[[], None] = (lambda: None) if sampled else preload_in_background
 
     def on_trial(trial: Any) -> None:
         trial_event(emit, study, trial, budget)
-        if not sampled:
-            preload_in_background()  # after the first trial: it never delays the first best
+        preload()  # after the first trial: it never delays the first best
 
     # ... or, if no trial finishes soon, in time before the refit (see _should_kill)
     latest = budget.remaining() - max(1.0, 0.1 * budget.seconds) - PRELOAD_SECONDS
-    fallback = threading.Timer(max(0.0, latest), preload_in_background)
+    fallback = threading.Timer(max(0.0, latest), preload)
     fallback.daemon = True
-    if not sampled:
-        fallback.start()
+    fallback.start()
     # A shared study: workers elsewhere join while this runs; "finished" before the refit.
     with shared_search(study, storage, job=trial_job, budget=budget) as shared:
         search = Search(shared.study, pool, accepted, job=trial_job,
@@ -333,8 +332,7 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
                         shared=shared.shared, load_seconds=PRELOAD_SECONDS if sampled else 0.0)
         search.run()
     fallback.cancel()
-    if not sampled:
-        preload_in_background()  # a stopped search: still before the refit
+    preload()  # a stopped search: still before the refit
     if folder.journal.exists():  # the run's own journal (a resume's too)
         from ._journal import sync
 
