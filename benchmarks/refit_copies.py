@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/refit_copies.py [--rows 1000000] [--iterations 30]
                                                 [--model hgb|lightgbm]
                                                 [--strategies median mean]
+                                                [--variants as_is ...] [--env NAME=VALUE]
 
 The data is shipped as the engine ships it (a row-major float64 ``.npy`` mapped copy-on-write,
 read as a DataFrame without a copy: engine._ship_data, _datafile). Each variant fits
@@ -24,6 +25,9 @@ pages included) above its RSS just before the fit. The variants:
 
 each with the imputer's ``median`` (the catalog's default) and ``mean`` (the search's other
 choice): scikit-learn computes both through NumPy masked arrays over the whole table.
+``--env NAME=VALUE`` sets an environment variable in every child, e.g. glibc's
+``MALLOC_MMAP_THRESHOLD_=1048576`` (large blocks mapped and unmapped by themselves, so the
+fit's freed arrays go back to the system at once); each child also reports its fit's seconds.
 
 Output: a markdown table on stdout and ``benchmarks/results/refit_copies-<timestamp>.json``.
 """
@@ -34,6 +38,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import _perf_common as pc
@@ -95,11 +100,14 @@ def _child(variant: str, folder: Path, iterations: int, strategy: str, model_nam
                           _model(model_name, iterations))
     before = pc.rss_bytes()
     pc.reset_high_water()
+    began = time.perf_counter()
     model.fit(X, y)
+    seconds = time.perf_counter() - began
     peak = max(pc.high_water_bytes(), pc.rss_bytes())
     pc.write_child_result(out, {"variant": variant, "strategy": strategy,
                                 "rss_before_mb": before / 2**20, "peak_rss_mb": peak / 2**20,
-                                "fit_adds_mb": (peak - before) / 2**20})
+                                "fit_adds_mb": (peak - before) / 2**20,
+                                "fit_seconds": seconds})
 
 
 def main() -> None:
@@ -110,6 +118,9 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="+", default=["median", "mean"],
                         help="the imputer's strategies to measure (the catalog's default: "
                              "median; the search also tries mean)")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for every child (repeatable)")
     parser.add_argument("--child", nargs=3, metavar=("VARIANT", "FOLDER", "STRATEGY"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
@@ -126,16 +137,20 @@ def main() -> None:
     X, y = make_classification(n_samples=args.rows, n_features=20, n_informative=10,
                                n_redundant=4, random_state=0)
     table_mb = X.nbytes / 2**20
-    run.update(rows=args.rows, iterations=args.iterations, model=args.model, table_mb=table_mb)
+    extra_env = dict(item.split("=", 1) for item in args.env)
+    run.update(rows=args.rows, iterations=args.iterations, model=args.model, table_mb=table_mb,
+               env=extra_env)
     with tempfile.TemporaryDirectory(prefix="refit-copies-") as tmp:
         folder = Path(tmp)
         np.save(folder / "X.npy", np.ascontiguousarray(X, dtype=np.float64))
         np.save(folder / "y.npy", y)
         os.sync()  # the first child should not find the file's pages still being written
         del X, y
-        env = pc.child_env(**pc.SINGLE_THREAD_ENV)
+        env = pc.child_env(**pc.SINGLE_THREAD_ENV, **extra_env)
         for strategy in args.strategies:
-            for variant in VARIANTS if strategy == args.strategies[0] else VARIANTS[1:]:
+            for variant in args.variants:
+                if variant == "as_is" and strategy != args.strategies[0]:
+                    continue  # no imputer: one measurement is enough
                 record = pc.run_child([__file__, "--child", variant, str(folder), strategy,
                                        "--iterations", str(args.iterations),
                                        "--model", args.model],
@@ -148,12 +163,14 @@ def main() -> None:
                       file=sys.stderr)
     path = pc.finish(run)
     print(f"Run `{run['run_id']}`: {args.rows:,} rows x 20 float64 columns "
-          f"({table_mb:.0f} MB), {args.model}, {args.iterations} iterations.\n")
+          f"({table_mb:.0f} MB), {args.model}, {args.iterations} iterations"
+          + "".join(f", {name}={value}" for name, value in extra_env.items()) + ".\n")
     rows = [[r["variant"], "—" if r["variant"] == "as_is" else r["strategy"],
-             f"{r['fit_adds_mb']:.0f}", f"{r['fit_adds_mb'] / table_mb:.2f}"]
+             f"{r['fit_adds_mb']:.0f}", f"{r['fit_adds_mb'] / table_mb:.2f}",
+             f"{r['fit_seconds']:.1f}"]
             for r in run["measurements"]]
     print(pc.table([f"preprocess before {args.model}", "imputer",
-                    "fit adds (peak RSS above the RSS before), MB", "× table"], rows))
+                    "fit adds (peak RSS above the RSS before), MB", "× table", "fit s"], rows))
     print(f"\nwrote {path}")
 
 
