@@ -87,6 +87,14 @@ def _model(name: str, iterations: int):
                                           random_state=0)
 
 
+def _name_value(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` for ``--env``."""
+    name, equals, value = text.partition("=")
+    if not name or not equals:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
 def _child(variant: str, folder: Path, iterations: int, strategy: str, model_name: str,
            out: str) -> None:
     import numpy as np
@@ -120,6 +128,7 @@ def main() -> None:
                              "median; the search also tries mean)")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        type=_name_value,
                         help="an environment variable for every child (repeatable)")
     parser.add_argument("--child", nargs=3, metavar=("VARIANT", "FOLDER", "STRATEGY"),
                         help=argparse.SUPPRESS)
@@ -137,7 +146,7 @@ def main() -> None:
     X, y = make_classification(n_samples=args.rows, n_features=20, n_informative=10,
                                n_redundant=4, random_state=0)
     table_mb = X.nbytes / 2**20
-    extra_env = dict(item.split("=", 1) for item in args.env)
+    extra_env = dict(args.env)
     run.update(rows=args.rows, iterations=args.iterations, model=args.model, table_mb=table_mb,
                env=extra_env)
     with tempfile.TemporaryDirectory(prefix="refit-copies-") as tmp:
