@@ -120,6 +120,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=0,
                         help="also refit FLAML's choice with this many seeds (needs flaml)")
     args = parser.parse_args()
+    if args.seeds:
+        try:
+            import flaml  # noqa: F401
+        except ImportError:
+            parser.error("--seeds refits FLAML's choice with FLAML's own data handling, which "
+                         "needs FLAML: pip install -e '.[bench]'")
 
     task = next(t for t in load_tasks() if t["name"] == "adult")
     train, test = split(task, load_frame(task))

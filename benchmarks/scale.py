@@ -57,11 +57,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from _perf_common import high_water_bytes, reset_high_water
-
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-RESULTS_DIR = HERE / "results"
+from _perf_common import HERE, REPO, RESULTS_DIR, high_water_bytes, reset_high_water
 
 TASK = "Predict the label column. Optimize ROC AUC."
 TARGET = "label"
@@ -301,6 +297,8 @@ class TreeSampler:
                 sample["pss"] += mem.pss
                 sample["uss"] += mem.uss
                 sample["n_procs"] += 1
+                # per process: which of them the peak is made of, and what each holds alone
+                sample.setdefault("procs", []).append([proc.pid, mem.pss, mem.uss])
                 if info["role"] == "caller":
                     sample["caller_rss"], sample["caller_pss"] = mem.rss, mem.pss
                 else:
@@ -413,7 +411,8 @@ def analyse(events: list[dict[str, Any]], samples: list[dict[str, Any]],
             entry[f"peak_{key}"] = max([entry.get(f"peak_{key}", 0)] + [x[key] for x in inside])
     run_phases = [p for n, p in phases.items() if n.startswith("run")]
     peak = {k: max((p[f"peak_{k}"] for p in run_phases), default=None) for k in keys}
-    out: dict[str, Any] = {"phases": phases, "peak_run": peak}
+    out: dict[str, Any] = {"phases": phases, "peak_run": peak,
+                           "at_peak": _at_peak(samples, marks, processes)}
     # The engine's fixed cost: the caller with its imports done and no data, plus the
     # engine's processes once warm and before any of them loaded the data (the last sample
     # before the first candidate test; pool.warm() has returned by then).
@@ -444,6 +443,23 @@ def analyse(events: list[dict[str, Any]], samples: list[dict[str, Any]],
     stages = [e for e in events if e["kind"] == "stage"]
     out["stage_elapsed"] = {e["stage"]: round(e["elapsed"], 2) for e in stages}
     return out
+
+
+def _at_peak(samples: list[dict[str, Any]], marks: list[tuple[float, str]],
+             processes: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """Each process at the run's peak sample (largest sum of PSS): its role, PSS and USS.
+    A process's USS is what the tree would lose with it: the pages no other process maps
+    (its PSS adds its share of the pages it shares)."""
+    run_start = next((t for t, n in marks if n == "run"), None)
+    run_end = next((t for t, n in marks if n == "score"), float("inf"))
+    inside = [x for x in samples if run_start is not None and run_start <= x["t"] < run_end
+              and x.get("procs")]
+    if not inside:
+        return None
+    peak = max(inside, key=lambda x: x["pss"])
+    roles = {p["pid"]: p["role"] for p in processes}
+    return [{"pid": pid, "role": roles.get(pid, "?"), "pss": pss, "uss": uss}
+            for pid, pss, uss in peak["procs"]]
 
 
 def time_to(events: list[dict[str, Any]], target: float) -> float | None:
@@ -557,6 +573,12 @@ def markdown(report: dict[str, Any]) -> str:
             f"{mb('engine_pss')} | {_s(largest / MB if largest else None, '{:.0f}')} | "
             f"{_s(s.get('fixed_pss_mb'), '{:.0f}')} | "
             f"{_s(s.get('excess_over_fixed_pss_over_df'), '{:.2f}')} |")
+    for s in sizes:
+        held = s.get("at_peak")
+        if held:
+            lines += ["", f"At the peak ({s['rows']:,} rows), per process: PSS (USS, the pages "
+                      "only it maps), MB: " + ", ".join(
+                          f"{p['role']} {p['pss'] / MB:.0f} ({p['uss'] / MB:.0f})" for p in held)]
     lines += ["", "Peak PSS per phase (tree / caller / engine processes), MB, and the phase's "
               "seconds:", ""]
     names: list[str] = []
