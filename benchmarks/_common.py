@@ -57,12 +57,14 @@ def load_frame(task: dict[str, Any]) -> pd.DataFrame:
     return df[df[task["target"]].notna()].reset_index(drop=True)
 
 
-def split(task: dict[str, Any], df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(train, test), both with every column (target and leakage columns included)."""
+def split(task: dict[str, Any], df: pd.DataFrame, seed: int = SPLIT_SEED
+          ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, test), both with every column (target and leakage columns included).
+    ``seed``: the protocol's split is seed 0; others measure how much one split decides."""
     from sklearn.model_selection import train_test_split
 
     stratify = df[task["target"]] if is_classification(task) else None
-    train, test = train_test_split(df, test_size=TEST_SIZE, random_state=SPLIT_SEED,
+    train, test = train_test_split(df, test_size=TEST_SIZE, random_state=seed,
                                    stratify=stratify)
     return train, test
 

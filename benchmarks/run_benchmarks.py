@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/run_benchmarks.py --budgets 30 [120] [--tasks titanic tips]
                                                   [--systems text2ml flaml hgb]
+                                                  [--split-seed N]
 
 Protocol (shared/benchmark/README.md): one fixed split per task (75/25, seed 0, stratified for
 classification); every system gets the same training rows and the same wall-clock budget; the
@@ -12,7 +13,9 @@ Each system call runs in its own process (benchmarks/_worker.py), so a crash or 
 cell of the table, and time and memory are measured per call. Raw records go to
 benchmarks/results/<run-id>.json (written after every call); the results section of
 benchmarks/README.md is regenerated from the newest record of every (task, budget, system)
-across all result files.
+across all result files. ``--split-seed N`` (N > 0) runs on another 75/25 split, to see how
+much the protocol's one split decides a comparison: its records go to
+benchmarks/results/other_splits/, outside the tables, and the README is left as it is.
 """
 
 from __future__ import annotations
@@ -179,10 +182,10 @@ def run_call(system: str, split_dir: Path, budget: float, out: Path,
 
 # ----------------------------------------------------------------------------- the run
 
-def prepare_split(task: dict[str, Any], root: Path) -> Path:
+def prepare_split(task: dict[str, Any], root: Path, seed: int = 0) -> Path:
     d = root / "splits" / task["name"]
     d.mkdir(parents=True, exist_ok=True)
-    train, test = split(task, load_frame(task))
+    train, test = split(task, load_frame(task), seed)
     train.to_pickle(d / "train.pkl")
     test.to_pickle(d / "test.pkl")
     (d / "task.json").write_text(json.dumps(task))
@@ -214,7 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work-dir", default=None, help="splits, predictions, run folders "
                     "(default: a new folder under the system temp dir)")
     ap.add_argument("--no-readme", action="store_true", help="do not rewrite README.md")
+    ap.add_argument("--split-seed", type=int, default=0,
+                    help="another train/test split (results in results/other_splits/)")
     args = ap.parse_args(argv)
+    if args.split_seed < 0:
+        ap.error(f"--split-seed must be 0 or more, got {args.split_seed}")
 
     tasks = load_tasks()
     if args.tasks:
@@ -226,14 +233,16 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now(dt.timezone.utc)
     run_id = started.strftime("%Y%m%dT%H%M%SZ")
     work = Path(args.work_dir or tempfile.mkdtemp(prefix=f"text2ml-bench-{run_id}-"))
-    RESULTS_DIR.mkdir(exist_ok=True)
-    results_file = RESULTS_DIR / f"{run_id}.json"
+    results_dir = RESULTS_DIR / "other_splits" if args.split_seed else RESULTS_DIR
+    results_dir.mkdir(parents=True, exist_ok=True)
+    results_file = results_dir / f"{run_id}.json"
     run = {
         "run_id": run_id, "started": started.isoformat(timespec="seconds"),
         "command": " ".join([".venv/bin/python", "benchmarks/run_benchmarks.py",
                              *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
         "machine": machine_info(), "versions": versions(), "work_dir": str(work),
-        "protocol": {"test_size": 0.25, "split_seed": 0, "budget_slack": BUDGET_SLACK},
+        "protocol": {"test_size": 0.25, "split_seed": args.split_seed,
+                     "budget_slack": BUDGET_SLACK},
         "records": [],
     }
     systems = [s for s in SYSTEMS if s in args.systems]
@@ -248,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd  # noqa: F401  (after argparse: --help stays fast)
 
-    splits = {t["name"]: prepare_split(t, work) for t in tasks}
+    splits = {t["name"]: prepare_split(t, work, args.split_seed) for t in tasks}
     for budget in args.budgets:
         for task in tasks:
             split_dir = splits[task["name"]]
@@ -289,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     save()
     add_significance(results_file)
     print(f"results: {results_file}")
-    if not args.no_readme:
+    if not args.no_readme and not args.split_seed:
         write_readme()
         print(f"README: {README}")
     return 0
