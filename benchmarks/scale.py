@@ -400,9 +400,12 @@ def analyse(events: list[dict[str, Any]], samples: list[dict[str, Any]],
         x.setdefault("max_other_pss", x.get("max_worker_pss", 0))
     phases: dict[str, dict[str, Any]] = {}
     keys = ("rss", "pss", "caller_rss", "caller_pss", "engine_pss", "max_other_pss")
+    run_samples: list[dict[str, Any]] = []
     for i, (t0, name) in enumerate(marks):
         t1 = marks[i + 1][0] if i + 1 < len(marks) else float("inf")
         inside = [x for x in samples if t0 <= x["t"] < t1]
+        if name.startswith("run"):
+            run_samples += inside
         entry = phases.setdefault(name, {"seconds": 0.0, "n_samples": 0})
         entry["seconds"] += (t1 if t1 != float("inf") else
                              (samples[-1]["t"] if samples else t0)) - t0
@@ -412,7 +415,7 @@ def analyse(events: list[dict[str, Any]], samples: list[dict[str, Any]],
     run_phases = [p for n, p in phases.items() if n.startswith("run")]
     peak = {k: max((p[f"peak_{k}"] for p in run_phases), default=None) for k in keys}
     out: dict[str, Any] = {"phases": phases, "peak_run": peak,
-                           "at_peak": _at_peak(samples, marks, processes)}
+                           "at_peak": _at_peak(run_samples, processes)}
     # The engine's fixed cost: the caller with its imports done and no data, plus the
     # engine's processes once warm and before any of them loaded the data (the last sample
     # before the first candidate test; pool.warm() has returned by then).
@@ -445,15 +448,12 @@ def analyse(events: list[dict[str, Any]], samples: list[dict[str, Any]],
     return out
 
 
-def _at_peak(samples: list[dict[str, Any]], marks: list[tuple[float, str]],
+def _at_peak(run_samples: list[dict[str, Any]],
              processes: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    """Each process at the run's peak sample (largest sum of PSS): its role, PSS and USS.
-    A process's USS is what the tree would lose with it: the pages no other process maps
-    (its PSS adds its share of the pages it shares)."""
-    run_start = next((t for t, n in marks if n == "run"), None)
-    run_end = next((t for t, n in marks if n == "score"), float("inf"))
-    inside = [x for x in samples if run_start is not None and run_start <= x["t"] < run_end
-              and x.get("procs")]
+    """Each process at the run's peak sample (largest sum of PSS, over the same run phases
+    as ``peak_run``): its role, PSS and USS. A process's USS is what the tree would lose
+    with it: the pages no other process maps (its PSS adds its share of the pages it shares)."""
+    inside = [x for x in run_samples if x.get("procs")]
     if not inside:
         return None
     peak = max(inside, key=lambda x: x["pss"])
