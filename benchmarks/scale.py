@@ -1,7 +1,7 @@
 """Scale: time, score and memory of one run as the rows grow (10k, 100k, 1M x 20 columns).
 
     .venv/bin/python benchmarks/scale.py [--rows 10000 100000 1000000] [--budget 300]
-                                         [--workers 2] [--test-rows 50000] [--targets 0.93 0.95]
+                                         [--workers N] [--test-rows 50000] [--targets 0.93 0.95]
                                          [--engine-rev HEAD | --engine DIR]
     .venv/bin/python benchmarks/scale.py --markdown benchmarks/results/scale-RUN.json
     .venv/bin/python benchmarks/scale.py --reanalyse benchmarks/results/scale-RUN.json
@@ -19,7 +19,9 @@ samples of one problem and their scores are comparable. The task: "Predict the l
 Optimize ROC AUC." The DataFrame's size is ``df.memory_usage(deep=True).sum()``.
 
 Each size runs in a fresh child process (``--child``): it imports the engine, builds its frame,
-calls ``engine.run(task, df, time_budget=B, seed=0, n_workers=W)``, records every event (stage,
+calls ``engine.run(task, df, time_budget=B, seed=0, n_workers=W)`` (``--workers``; by default
+the engine's choice: a worker per core, or on data whose trials score on a sample one worker
+with a thread per core), records every event (stage,
 spec, candidate, trial: elapsed, value, best) with the wall clock, the wall time of the call,
 and the ROC AUC of ``result.pipeline`` on the held-out rows. The parent samples the memory of
 the child's whole process tree (the caller and its worker processes) every 0.2 s: the sum of
@@ -239,12 +241,16 @@ def child(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- the parent
 
 class TreeSampler:
-    """Samples RSS and PSS of a process and all its descendants every ``interval`` s."""
+    """Samples RSS and PSS of a process and all its descendants every ``interval`` s, and of
+    every process working in ``folder`` (the run folders): a worker whose fork server
+    stopped (the engine stops it before the refit on sampled data) is re-parented to init,
+    out of the tree, but still works in its run's scratch folder."""
 
-    def __init__(self, pid: int, interval: float = SAMPLE_SECONDS) -> None:
+    def __init__(self, pid: int, folder: Path, interval: float = SAMPLE_SECONDS) -> None:
         import psutil
 
         self.root = psutil.Process(pid)
+        self.folder = str(folder.resolve())
         self.interval = interval
         self.samples: list[dict[str, Any]] = []
         self.processes: dict[int, dict[str, Any]] = {}  # pid -> role, peaks, first/last seen
@@ -270,6 +276,22 @@ class TreeSampler:
             return "worker"
         return "fork server" if "_forkserver" in cmd and parent == self.root.pid else "worker"
 
+    def _left_the_tree(self, seen: set[int]) -> list[Any]:
+        """The processes outside the tree whose working folder is in ``self.folder``."""
+        import psutil
+
+        found = []
+        for proc in psutil.process_iter():
+            if proc.pid in seen:
+                continue
+            try:
+                where = proc.cwd()
+            except psutil.Error:
+                continue
+            if where == self.folder or where.startswith(self.folder + os.sep):
+                found.append(proc)
+        return found
+
     def _loop(self) -> None:
         import psutil
 
@@ -279,6 +301,7 @@ class TreeSampler:
                 procs = [self.root, *self.root.children(recursive=True)]
             except psutil.Error:
                 break
+            procs += self._left_the_tree({p.pid for p in procs})
             sample = {"t": t, "rss": 0, "pss": 0, "uss": 0, "caller_rss": 0, "caller_pss": 0,
                       "n_procs": 0, "max_other_pss": 0}
             for proc in procs:
@@ -331,7 +354,8 @@ def run_size(rows: int, args: argparse.Namespace, pool: Path, work: Path) -> dic
         path.unlink(missing_ok=True)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--rows", str(rows),
            "--engine", str(args.engine),
-           "--budget", str(args.budget), "--workers", str(args.workers),
+           "--budget", str(args.budget),
+           *(["--workers", str(args.workers)] if args.workers else []),
            "--test-rows", str(args.test_rows), "--pool", str(pool), "--events", str(events),
            "--result", str(result)]
     env = dict(os.environ)
@@ -340,7 +364,7 @@ def run_size(rows: int, args: argparse.Namespace, pool: Path, work: Path) -> dic
     load_start = os.getloadavg()
     t_start = time.time()
     proc = subprocess.Popen(cmd, env=env, cwd=work)
-    sampler = TreeSampler(proc.pid)
+    sampler = TreeSampler(proc.pid, work)
     sampler.start()
     timeout = 2 * args.budget + 300
     try:
@@ -538,7 +562,8 @@ def _s(x: float | None, fmt: str = "{:.1f}") -> str:
 def markdown(report: dict[str, Any]) -> str:
     sizes = report["sizes"]
     lines = [f"Run `{report['run_id']}`: `{report['command']}`; budget {report['budget']:g} s, "
-             f"{report['workers']} workers; load average (1/5/15 min) "
+             + (f"{report['workers']} workers" if report.get("workers")
+                else "the engine's default workers") + "; load average (1/5/15 min) "
              f"{report['loadavg_start']} at start, {report.get('loadavg_end')} at end; "
              f"engine {(report.get('engine') or {}).get('rev') or 'working tree'} "
              f"(sources {(report.get('engine') or {}).get('fingerprint')}).", "",
@@ -772,7 +797,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--budget", type=float, default=300.0)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="n_workers for engine.run (default: the engine's choice)")
     parser.add_argument("--test-rows", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=0, help="the data generator's seed")
     parser.add_argument("--targets", type=float, nargs="*", default=[0.93, 0.95, 0.96],

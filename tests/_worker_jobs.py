@@ -131,3 +131,10 @@ def process_facts(context):
 def sleep_and_pid(context, seconds):
     time.sleep(seconds)
     return {"pid": os.getpid()}
+
+
+def thread_pools(context):
+    """The threads each numeric library (OpenMP, OpenBLAS) would use: {library: threads}."""
+    from threadpoolctl import threadpool_info
+
+    return {info["internal_api"]: info["num_threads"] for info in threadpool_info()}

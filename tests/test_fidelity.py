@@ -7,6 +7,8 @@ same code paths (the engine reads it when it chooses the protocol).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,7 +19,7 @@ from text2ml_jupyter import evaluation as evaluation_module
 from text2ml_jupyter._runfolder import RunFolder
 from text2ml_jupyter._shipping import read_frame
 from text2ml_jupyter._refit import refit_scale
-from text2ml_jupyter.engine import ship_data
+from text2ml_jupyter.engine import default_workers, ship_data
 from text2ml_jupyter.evaluation import Evaluation, choose_evaluation
 from text2ml_jupyter.spec import infer_spec, training_data
 
@@ -38,6 +40,35 @@ def test_choose_evaluation_samples_only_large_data(monkeypatch) -> None:
     assert chosen.sample_rows == 1000
     assert "of a 1,000-row sample" in chosen.describe()
     assert Evaluation(**chosen.to_dict()) == chosen  # survives the run folder
+
+
+def test_sampled_data_gets_one_worker_with_a_thread_per_core(monkeypatch, tmp_path) -> None:
+    """Where trials score on a sample, one worker with a thread per core (its memory, not
+    the cores, is what a second worker would cost); elsewhere, and whenever the caller
+    names n_workers, single-threaded workers."""
+    from text2ml_jupyter.sandbox import WorkerPool
+
+    assert default_workers(125_000, cores=2) == (2, 1)
+    assert default_workers(125_001, cores=2) == (1, 2)
+    assert default_workers(10, cores=32) == (8, 1)
+    assert default_workers(10**6, cores=32) == (1, 8)
+    monkeypatch.setattr(evaluation_module, "_SAMPLE_ROWS", 500)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    started = []
+
+    class Started(Exception):
+        pass
+
+    def start(pool, n_workers, scratch, limits):
+        started.append((n_workers, limits.threads))
+        raise Started
+
+    monkeypatch.setattr(WorkerPool, "__init__", start)
+    for rows, n_workers in ((1500, None), (1500, 2), (300, None)):
+        with pytest.raises(Started):
+            text2ml_jupyter.run("Predict label.", _table(rows), time_budget=10,
+                                run_dir=tmp_path, n_workers=n_workers)
+    assert started == [(1, 2), (2, 1), (2, 1)]
 
 
 def test_shipped_sample_is_the_programs_sample(tmp_path) -> None:
@@ -99,8 +130,9 @@ def test_the_caller_imports_for_loading_after_the_refit_on_sampled_data(
         monkeypatch, tmp_path, rows: int, sampled: bool) -> None:
     """On a sample of large data the refit's worker holds all rows (the memory peak): the
     caller does not import scikit-learn for loading during the search, only when it loads
-    the fitted pipeline, and the refit gets a fresh worker; on small data the caller
-    imports it while the search runs, and a search worker stays for the refit."""
+    the fitted pipeline, and the refit gets a fresh worker, forked before the fork server
+    stops; on small data the caller imports it while the search runs, and a search worker
+    stays for the refit."""
     from text2ml_jupyter import engine as engine_module
     from text2ml_jupyter import search as search_module
     from text2ml_jupyter.sandbox import WorkerPool
@@ -113,6 +145,14 @@ def test_the_caller_imports_for_loading_after_the_refit_on_sampled_data(
         real_retire(self, keep)
 
     monkeypatch.setattr(WorkerPool, "retire_idle", recording_retire)
+    from text2ml_jupyter import _forkserver
+
+    order: list[str] = []  # the refit's worker is forked, then the fork server stops
+    real_warm, real_shutdown = WorkerPool.warm, _forkserver.shutdown
+    monkeypatch.setattr(WorkerPool, "warm",
+                        lambda self, *a, **k: order.append("fork") or real_warm(self, *a, **k))
+    monkeypatch.setattr(_forkserver, "shutdown",
+                        lambda: order.append("stop server") or real_shutdown())
 
     calls: list[str] = []
     monkeypatch.setattr(evaluation_module, "_SAMPLE_ROWS", 500)
@@ -131,8 +171,10 @@ def test_the_caller_imports_for_loading_after_the_refit_on_sampled_data(
     assert result.n_trials >= 1 and result.pipeline is not None
     if sampled:
         assert calls == [] and loads == [engine_module.PRELOAD_SECONDS] and kept[0] == 0
+        assert order[-2:] == ["fork", "stop server"]
     else:
         assert calls and loads == [0.0] and kept[0] == 1
+        assert "stop server" not in order
     assert kept[-1] == 0  # the refit's worker exits before the pipeline is loaded
 
 

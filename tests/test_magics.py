@@ -459,6 +459,29 @@ def test_magic_passes_the_found_data_and_options(
     assert "pipeline" not in shell.user_ns and "model" not in shell.user_ns
 
 
+@pytest.mark.parametrize("warm", [True, False])
+def test_a_run_that_stopped_the_fork_server_leaves_it_warm_again(
+        shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch, frames: dict,
+        capsys: pytest.CaptureFixture[str], warm: bool) -> None:
+    """The engine stops the fork server before the refit on large data; with
+    ``warm_workers`` on, the magic starts it again once the run is over."""
+    from text2ml_jupyter import _forkserver
+
+    def stopping_run(task: str, data: Any, **options: Any) -> Any:
+        _forkserver.shutdown()
+        raise Text2MLError("stub engine: stopped here.", "Nothing to fix.")
+
+    monkeypatch.setattr("text2ml_jupyter.engine.run", stopping_run)
+    shell.user_ns.update(frames)
+    assert shell.run_cell(f"%config Text2ML.warm_workers = {warm}").success
+    usage_error(shell, "%%text2ml --data other\nPredict b.", capsys)
+    deadline = time.monotonic() + 10
+    while warm and _forkserver._server is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # started on a background thread
+    assert (_forkserver._server is not None) is warm
+    _forkserver.shutdown()
+
+
 def test_magic_reads_csv_paths(shell: InteractiveShell, fake_run: list[dict],
                                tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _csv(tmp_path)

@@ -23,6 +23,7 @@ from typing import Any
 from ._lean import without_scaling
 from ._pickle_stream import ChunkReader, ChunkWriter
 from ._safe_pickle import load_fitted
+from ._shipping import released_once_binned
 from .candidates import Candidate
 from .errors import CandidateError, Text2MLError
 from .evaluation import Evaluation
@@ -195,7 +196,9 @@ def refit_program(context: Any, *, data_path: str, build_code: str, data_name: s
         settings.update(_fixed_iterations(pipeline, n_iter, within=member))
     if settings:
         pipeline.set_params(**settings)
-    pipeline.fit(namespace["X"], namespace["y"])
+    last = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+    with released_once_binned(last, namespace["y"]) as y:
+        pipeline.fit(namespace["X"], y)
     if not stream:
         return {"pipeline": cloudpickle.dumps(pipeline), "settings": settings}
     out = ChunkWriter(context.ask)

@@ -16,12 +16,18 @@ predicts the same on the user's int columns). Integer columns of another role st
 pickle (``str(3.0)`` is not ``str(3)`` for an encoder), as do the target unless it is float64
 (a classifier's ``classes_`` must keep the user's dtype), booleans, nullable and extension
 dtypes. Only the columns a worker needs (features and target) are shipped.
+
+The refit's worker lets go of the mapping once HistGradientBoosting has binned it
+(``released_once_binned``): the model's trees then split its one-byte bins and never read
+the float64 table again, which at 1M rows is most of what the refit holds.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pickle
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,10 @@ import pandas as pd
 PARTS_SUFFIX = ".parts"
 _EXACT = 2**53  # integers up to this are exact in float64
 _CHUNK_BYTES = 8 * 2**20  # the caller converts this much at a time, never the whole table
+# Linux's MADV_PAGEOUT (5.4+; Python's mmap passes the number through): reclaim the pages
+# now. The file's pages are clean (the worker never writes them), so they are dropped, not
+# written anywhere; a later read would fetch them again. Elsewhere the call fails harmlessly.
+_MADV_PAGEOUT = 21
 
 
 def mapped_columns(frame: pd.DataFrame, columns: Sequence[Any], numeric: Sequence[Any]) -> list:
@@ -97,3 +107,63 @@ def read_frame(path: str | Path) -> pd.DataFrame:
         if column in rest.columns:
             frame.insert(position, column, rest[column])
     return frame
+
+
+def mapped_table(values: Any) -> np.memmap | None:
+    """The mapping ``read_frame`` made whose pages the array ``values`` views, or None."""
+    base = values
+    while base is not None:
+        if isinstance(base, np.memmap) and getattr(base, "_mmap", None) is not None:
+            return base
+        base = getattr(base, "base", None)
+    return None
+
+
+@contextlib.contextmanager
+def released_once_binned(model: Any, y: Any) -> Iterator[Any]:
+    """(The refit's worker.) While ``model`` fits, as soon as it has binned a table that is
+    a ``read_frame`` mapping, let the kernel reclaim the mapping's pages. Only for a
+    HistGradientBoosting model (the pipeline's last step), the table's only reader
+    after binning; any other model, and the table stays as it is. Yields the target to
+    fit on: a copy when it is a column of the mapping, which every boosting iteration
+    reads and would page the whole table back in (8 bytes a row, one per page-sized run
+    of rows)."""
+    from sklearn import ensemble
+
+    boosting = (ensemble.HistGradientBoostingClassifier, ensemble.HistGradientBoostingRegressor)
+    try:
+        from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
+    except ImportError:  # another scikit-learn layout: the fit holds the table, as before
+        _BinMapper = None
+    if not isinstance(model, boosting) or _BinMapper is None:
+        yield y
+        return
+    if mapped_table(np.asarray(y)) is not None:
+        y = y.copy()
+    transform = _BinMapper.transform
+
+    def transform_then_release(self: Any, X: Any) -> Any:
+        binned = transform(self, X)
+        table = mapped_table(X)
+        if table is not None:
+            _page_out(table)
+        return binned
+
+    _BinMapper.transform = transform_then_release
+    try:
+        yield y
+    finally:
+        _BinMapper.transform = transform
+
+
+def _page_out(table: np.memmap) -> None:
+    """Let the kernel reclaim the mapping's pages. It reclaims only clean ones: the file
+    is flushed first (a no-op once the kernel has written the caller's write back, which
+    it does within ~30 s)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
+        descriptor = os.open(table.filename, os.O_RDONLY)
+        try:
+            os.fdatasync(descriptor)
+        finally:
+            os.close(descriptor)
+        table._mmap.madvise(_MADV_PAGEOUT)

@@ -30,7 +30,7 @@ from ._refit import PRELOAD_SECONDS, preload_in_background, refit_best, refit_sc
 from ._runfolder import RunFolder, new_run_id, public_storage
 from .candidates import PASSED, Candidate
 from .errors import Text2MLError
-from .evaluation import Evaluation, choose_evaluation
+from .evaluation import Evaluation, choose_evaluation, scores_on_sample
 from .generation import (
     data_summary,
     emit_stage,
@@ -171,9 +171,10 @@ def run(
     chosen_provider = get_provider(provider, **(provider_options or {}))
     run_id = new_run_id()
     folder = RunFolder.create(Path(run_dir or ".text2ml"), run_id)
-    workers = n_workers or max(1, min(os.cpu_count() or 1, 8))
+    workers, threads = (n_workers, 1) if n_workers else default_workers(len(frame))
     # Workers start now: their imports overlap with understanding the task.
-    pool = WorkerPool(workers, folder.scratch, Limits(memory_limit_mb or _default_memory(workers)))
+    pool = WorkerPool(workers, folder.scratch,
+                      Limits(memory_limit_mb or _default_memory(workers), threads=threads))
     try:
         with _quiet_optuna():
             return _run(task, frame, budget=budget, target=target, metric=metric, seed=seed,
@@ -348,6 +349,8 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
     # The refit needs one worker, and the others' memory; on sampled data a new one: a
     # search worker keeps pages its trials made private, and the refit is the memory peak.
     pool.retire_idle(keep=0 if sampled else 1)
+    if sampled:
+        _fork_then_stop_server(pool)
     emit_stage(emit, budget, "refit", "Refitting the best pipeline on all rows")
     program, (pipeline, blob), best_score, params, notes = refit_best(
         study, accepted, spec, evaluation, pool=pool, job=job, budget=budget,
@@ -374,6 +377,20 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
         "storage": public_storage(storage)})  # a URL's password is never written
     emit(ev.DONE, result.summary(), result=result)
     return result
+
+
+def _fork_then_stop_server(pool: WorkerPool) -> None:
+    """On sampled data, where the refit on all rows is the run's memory peak: fork the
+    refit's worker now, then stop the fork server, whose ~25 MB of its own pages the refit
+    can use (the rest it shares with the worker, which keeps them). A later spawn (a
+    fallback refit, the next run) starts a new server. Not after LLM-written code ran: the
+    refit of the catalog's pipeline then forks a fresh worker (_refit.refit_in_worker)."""
+    if pool.ran_generated_code:
+        return
+    from . import _forkserver
+
+    pool.warm()
+    _forkserver.shutdown()
 
 
 # ---------------------------------------------------------------- small helpers
@@ -482,6 +499,18 @@ def _as_frame(data: Any) -> pd.DataFrame:
                                "Parquet file, or pass a DataFrame.") from None
     check_frame(data)
     return data
+
+
+def default_workers(n_rows: int, cores: int | None = None) -> tuple[int, int]:
+    """(workers, threads per worker) for ``n_rows`` rows on ``cores`` cores (default: this
+    machine's): one single-threaded worker per core, at most 8. On data large enough that
+    trials score on a sample, one worker with a thread per core instead: each worker holds
+    ~90 MB of its own (the pages it copies from the fork server, its fold copies) beside
+    its share of the data, and on such data that decides the run's peak memory, while the
+    models' own threads (HistGradientBoosting's) put the cores to work. Fewer trials run:
+    two threads do ~1.5 x one thread's work, two workers ~1.9 x."""
+    cores = max(1, min(cores or os.cpu_count() or 1, 8))
+    return (1, cores) if scores_on_sample(n_rows) else (cores, 1)
 
 
 def _default_memory(workers: int) -> int:

@@ -147,7 +147,12 @@ def choose_evaluation(y: pd.Series, *, classification: bool, seed: int = 0,
         n_repeats = default_repeats(n_rows, time_budget)
     return Evaluation(n_splits=1 if holdout else n_splits, stratified=classification,
                       seed=seed, holdout=holdout, n_repeats=1 if holdout else n_repeats,
-                      sample_rows=_SAMPLE_ROWS if n_rows > _SAMPLE_ROWS else None)
+                      sample_rows=_SAMPLE_ROWS if scores_on_sample(n_rows) else None)
+
+
+def scores_on_sample(n_rows: int) -> bool:
+    """Whether trials on ``n_rows`` rows score on a sample (``choose_evaluation``)."""
+    return n_rows > _SAMPLE_ROWS
 
 
 def default_repeats(n_rows: int, time_budget: float | None) -> int:

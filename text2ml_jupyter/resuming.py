@@ -38,6 +38,7 @@ from .engine import (
     _check_budget,
     _default_memory,
     _quiet_optuna,
+    default_workers,
     ship_data,
     search_and_finish,
     trial_event,
@@ -92,10 +93,10 @@ def resume(
     _check_same_data(state.spec, frame)
     emit = ev.Emitter(on_event)
     stop = stop or threading.Event()
-    workers = n_workers or max(1, min(os.cpu_count() or 1, 8))
+    workers, threads = (n_workers, 1) if n_workers else default_workers(len(frame))
     state.folder.scratch.mkdir(parents=True, exist_ok=True)
     pool = WorkerPool(workers, state.folder.scratch,
-                      Limits(memory_limit_mb or _default_memory(workers)))
+                      Limits(memory_limit_mb or _default_memory(workers), threads=threads))
     try:
         with _quiet_optuna():
             emit(ev.SPEC, state.spec.summary(), spec=state.spec, evaluation=state.evaluation)

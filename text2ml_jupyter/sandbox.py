@@ -54,9 +54,11 @@ class WorkerFailure(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-worker limits. ``memory_mb=None`` leaves memory unlimited."""
+    """Per-worker limits. ``memory_mb=None`` leaves memory unlimited. ``threads``: how many
+    threads the numeric libraries (OpenMP, BLAS) may use in each worker."""
 
     memory_mb: int | None = None
+    threads: int = 1
 
 
 class WorkerContext:
@@ -107,6 +109,7 @@ def worker_main(conn: Any, limits: Limits, scratch: str) -> None:
 
     _apply_limits(limits)
     _import_libraries()  # before the hook: trusted imports need not pay for its checks
+    _apply_threads()
     take_violation, refuse = _guard.install(scratch)
     outputs = [_guard.CappedOutput(sys.stdout, _OUTPUT_LIMIT, refuse),
                _guard.CappedOutput(sys.stderr, _OUTPUT_LIMIT, refuse)]
@@ -185,7 +188,8 @@ class Worker:
         temp = scratch / "tmp"  # tempfile writes land inside the scratch folder
         temp.mkdir(parents=True, exist_ok=True)
         parent, child = socket.socketpair()
-        env = dict(_without_secrets(os.environ), **{name: "1" for name in _THREAD_VARS})
+        env = dict(_without_secrets(os.environ),
+                   **{name: str(limits.threads) for name in _THREAD_VARS})
         package_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (package_root, env.get("PYTHONPATH", "")) if p)
@@ -446,6 +450,20 @@ def _warm_up(context: WorkerContext) -> bool:
     """A cheap call that returns once the worker has started (``worker_main`` imports the
     libraries before it reads its first call)."""
     return True
+
+
+def _apply_threads() -> None:
+    """Let the numeric libraries use the threads the worker's environment gives it
+    (``Limits.threads``): a worker forked from the server inherits thread pools started
+    with one thread, whatever its own ``OMP_NUM_THREADS`` says."""
+    try:
+        threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
+    except ValueError:
+        return
+    if threads > 1:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
 
 
 def _import_libraries() -> None:

@@ -256,6 +256,11 @@ class Text2ML(Magics):
         except Exception:
             view.fail("The run failed unexpectedly; the traceback follows.")
             raise
+        finally:
+            if self.warm_workers:  # a run on large data stops the server for its refit
+                from .. import _forkserver
+
+                _forkserver.prestart()
         return result, view
 
     def _write_back(self, result: Any, anchor: str, extra: list[Any], *,
