@@ -350,7 +350,7 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
     # search worker keeps pages its trials made private, and the refit is the memory peak.
     pool.retire_idle(keep=0 if sampled else 1)
     if sampled:
-        _fork_then_stop_server(pool)
+        _fork_then_stop_server(pool, budget)
     emit_stage(emit, budget, "refit", "Refitting the best pipeline on all rows")
     program, (pipeline, blob), best_score, params, notes = refit_best(
         study, accepted, spec, evaluation, pool=pool, job=job, budget=budget,
@@ -379,7 +379,7 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
     return result
 
 
-def _fork_then_stop_server(pool: WorkerPool) -> None:
+def _fork_then_stop_server(pool: WorkerPool, budget: Budget) -> None:
     """On sampled data, where the refit on all rows is the run's memory peak: fork the
     refit's worker now, then stop the fork server, whose ~25 MB of its own pages the refit
     can use (the rest it shares with the worker, which keeps them). A later spawn (a
@@ -389,7 +389,7 @@ def _fork_then_stop_server(pool: WorkerPool) -> None:
         return
     from . import _forkserver
 
-    pool.warm()
+    pool.warm(timeout=max(1.0, budget.remaining()))  # a fork: milliseconds
     _forkserver.shutdown()
 
 
