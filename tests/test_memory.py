@@ -655,7 +655,7 @@ def test_the_refit_lets_go_of_the_table_once_boosting_has_binned_it(tmp_path,
         assert _mapped(np.asarray(X)) and _mapped(np.asarray(y)) == (target == "float")
         model = cls(max_iter=10, early_stopping=False, random_state=0)
         if release:
-            with released_once_binned(model, y) as y_fit:
+            with released_once_binned(y) as y_fit:
                 model.fit(X, y_fit)
         else:
             model.fit(X, y)

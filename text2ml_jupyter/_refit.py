@@ -196,8 +196,11 @@ def refit_program(context: Any, *, data_path: str, build_code: str, data_name: s
         settings.update(_fixed_iterations(pipeline, n_iter, within=member))
     if settings:
         pipeline.set_params(**settings)
+    # Only a HistGradientBoosting last step is the table's last reader once it has binned it.
     last = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
-    with released_once_binned(last, namespace["y"]) as y:
+    fitting = released_once_binned(namespace["y"]) if isinstance(last, _hist_boosting()) \
+        else contextlib.nullcontext(namespace["y"])
+    with fitting as y:
         pipeline.fit(namespace["X"], y)
     if not stream:
         return {"pipeline": cloudpickle.dumps(pipeline), "settings": settings}
@@ -241,14 +244,19 @@ def refit_in_worker(pool: WorkerPool, arguments: dict[str, Any], *, deadline: fl
     return fitted, pipeline, blob if pipeline is None else None, note
 
 
+def _hist_boosting() -> tuple[type, ...]:
+    """scikit-learn's HistGradientBoosting models (imported when a refit needs them)."""
+    from sklearn import ensemble
+
+    return ensemble.HistGradientBoostingClassifier, ensemble.HistGradientBoostingRegressor
+
+
 def _fixed_iterations(pipeline: Any, n_iter: int, within: str | None = None
                       ) -> dict[str, Any]:
     """``set_params`` arguments that turn every early-stopping gradient boosting model in an
     unfitted pipeline (or only in its step named ``within``, an ensemble's member) into one
     of ``n_iter`` iterations without a held-out split."""
-    from sklearn import ensemble
-
-    boosting = (ensemble.HistGradientBoostingClassifier, ensemble.HistGradientBoostingRegressor)
+    boosting = _hist_boosting()
     found = {"": pipeline} if isinstance(pipeline, boosting) and within is None else {}
     if hasattr(pipeline, "get_params"):
         found.update({k: v for k, v in pipeline.get_params(deep=True).items()

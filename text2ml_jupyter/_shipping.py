@@ -120,22 +120,16 @@ def mapped_table(values: Any) -> np.memmap | None:
 
 
 @contextlib.contextmanager
-def released_once_binned(model: Any, y: Any) -> Iterator[Any]:
-    """(The refit's worker.) While ``model`` fits, as soon as it has binned a table that is
-    a ``read_frame`` mapping, let the kernel reclaim the mapping's pages. Only for a
-    HistGradientBoosting model (the pipeline's last step), the table's only reader
-    after binning; any other model, and the table stays as it is. Yields the target to
-    fit on: a copy when it is a column of the mapping, which every boosting iteration
-    reads and would page the whole table back in (8 bytes a row, one per page-sized run
-    of rows)."""
-    from sklearn import ensemble
-
-    boosting = (ensemble.HistGradientBoostingClassifier, ensemble.HistGradientBoostingRegressor)
+def released_once_binned(y: Any) -> Iterator[Any]:
+    """(The refit's worker, while a HistGradientBoosting model fits: ``_refit.refit_program``
+    decides.) As soon as the model has binned a table that is a ``read_frame`` mapping,
+    let the kernel reclaim the mapping's pages: the model's trees never read it again.
+    Yields the target to fit on: a copy when it is a column of the mapping, which every
+    boosting iteration reads and would page the whole table back in (8 bytes a row, one
+    per page-sized run of rows)."""
     try:
         from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
     except ImportError:  # another scikit-learn layout: the fit holds the table, as before
-        _BinMapper = None
-    if not isinstance(model, boosting) or _BinMapper is None:
         yield y
         return
     if mapped_table(np.asarray(y)) is not None:
