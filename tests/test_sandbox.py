@@ -44,7 +44,8 @@ def test_call_returns_value_and_runs_in_another_process(pool):
 def test_a_worker_given_threads_runs_its_numeric_libraries_on_them(tmp_path, monkeypatch):
     """One worker with a thread per core (large data, ``engine.default_workers``): forked
     from a server whose thread pools started with one thread, it still gets its threads."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("PYTHONPATH",
+                       os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
     with WorkerPool(1, tmp_path, Limits(memory_mb=2048, threads=2)) as two:
         assert call(two, "thread_env")[0] == "2"
         pools = call(two, "thread_pools")

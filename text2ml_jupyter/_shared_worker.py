@@ -79,7 +79,7 @@ class _Watcher(threading.Thread):
 def work(opened: Any, storage: Any, study_name: str, *, data: Any, n_workers: int | None,
          memory_limit_mb: int | None, wait: float, run_dir: Path, say: Any) -> WorkerReport:
     """``distributed.run_worker`` once the storage is open."""
-    from .engine import _default_memory
+    from .engine import _default_memory, usable_cores
     from .sandbox import Limits, WorkerPool
 
     _check_options(n_workers, memory_limit_mb, wait)
@@ -87,7 +87,7 @@ def work(opened: Any, storage: Any, study_name: str, *, data: Any, n_workers: in
     name = _safe(f"{study_name}-{report.worker}")
     folder = RunFolder(run_dir / "workers" / name, name)  # only its scratch folder is used
     folder.scratch.mkdir(parents=True, exist_ok=True)
-    workers = n_workers or max(1, min(_cpus(), 8))
+    workers = n_workers or usable_cores()
     # The workers start now: their imports overlap the wait, so the first trial is quick.
     pool = WorkerPool(workers, folder.scratch,
                       Limits(memory_limit_mb or _default_memory(workers)))
@@ -318,9 +318,3 @@ def _fill_best(report: WorkerReport, opened: Any, study_name: str) -> None:
 def _safe(text: str) -> str:
     """A folder name from a study name and a worker id."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:120]
-
-
-def _cpus() -> int:
-    import os
-
-    return os.cpu_count() or 1

@@ -510,8 +510,13 @@ def default_workers(n_rows: int, cores: int | None = None) -> tuple[int, int]:
     models' own threads (HistGradientBoosting's) put the cores to work: two threads fit
     ~1.5 x as fast as one on an idle machine (two workers run ~1.9 x the trials of one),
     and the refit on all rows, alone at the end, gets them too."""
-    cores = max(1, min(cores or os.cpu_count() or 1, 8))
+    cores = usable_cores(cores)
     return (1, cores) if scores_on_sample(n_rows) else (cores, 1)
+
+
+def usable_cores(cores: int | None = None) -> int:
+    """The cores a default pool uses: ``cores`` or this machine's, at most 8."""
+    return max(1, min(cores or os.cpu_count() or 1, 8))
 
 
 def _default_memory(workers: int) -> int:
