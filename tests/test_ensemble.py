@@ -570,8 +570,9 @@ def _check_result(result: Any, data: pd.DataFrame, tmp_path: Path) -> None:
             assert f"trial {m['trial']}" in notes
         assert "an ensemble of" in result.summary()
         assert result.best_params == result.members[0]["params"]
-        # the program's CV is the ensemble's score (float32 predictions: up to rounding)
-        assert printed == pytest.approx(result.best_score, rel=1e-3)
+        # the program's CV is the ensemble's score (float32 predictions: up to rounding;
+        # a member fitted otherwise than its trial, as once with a dropped rescaling, is not)
+        assert printed == pytest.approx(result.best_score, rel=1e-5)
         best = result.study.best_value
         assert metric.better(result.best_score, best)
     else:

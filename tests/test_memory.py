@@ -687,3 +687,29 @@ def test_refit_program_releases_the_table_only_for_a_boosting_model(tmp_path) ->
         refit_program(Context(), data_path=str(path), build_code=build_code, data_name="df",
                       pipeline_name="pipeline", boosting_iterations=5)  # no held-out copy
         assert (_resident_mb(npy) > 9) == kept
+
+
+def test_an_ensemble_member_is_fitted_as_its_trial_was() -> None:
+    """The selection blends the trials' predictions, which came from the lean fit: a member
+    whose trial was fitted as ``numbers_as_is`` is so in the ensemble's program too (else
+    the program's score drifts from the blend's), and the note names it."""
+    from types import SimpleNamespace
+
+    from text2ml_jupyter.ensemble import members_as_fitted
+
+    _, _, accepted = _large_numeric()
+    base = {"features": "passthrough", "postprocess": "none"}
+    lightgbm = SimpleNamespace(number=4, params={
+        **base, "preprocess": "quantile_scaled", "model": "lightgbm",
+        "preprocess.quantile_scaled.impute_strategy": "median"})
+    linear = SimpleNamespace(number=7, params={**base, "preprocess": "scaled",
+                                               "model": "logistic_regression"})
+    chosen, note = members_as_fitted(accepted, [(lightgbm, 2), (linear, 1)])
+    fitted = [{slot: c.name for slot, (c, _) in member.items()} for member, _, _ in chosen]
+    assert [f["preprocess"] for f in fitted] == ["numbers_as_is", "scaled"]
+    assert [f["model"] for f in fitted] == ["lightgbm", "logistic_regression"]
+    assert [(w, t) for _, w, t in chosen] == [(2, lightgbm), (1, linear)]
+    assert chosen[0][0]["preprocess"][1] == {}  # the dropped preprocess's params went too
+    assert "trial 4" in note and "trial 7" not in note
+    assert lightgbm.params["preprocess"] == "quantile_scaled"  # the trial is untouched
+    assert members_as_fitted(accepted, [(linear, 1)])[1] == ""

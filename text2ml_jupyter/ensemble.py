@@ -425,6 +425,28 @@ def member_choices(accepted: dict[str, list[Any]], params: dict[str, Any]) -> di
     return chosen
 
 
+def members_as_fitted(accepted: dict[str, list[Any]], members: list[tuple[Any, int]]
+                      ) -> tuple[list[tuple[dict[str, Any], int, Any]], str]:
+    """Each member's slot choices as its trial fitted them, with its weight and trial, and
+    a note naming the members that differ from their trial's params. On large all-numeric
+    tables a trial fits a rescaling before a tree as ``numbers_as_is`` (``_lean.py``); its
+    predictions, which the selection blended, are that fit's, so the member must be too,
+    as the single best's refit is (``_refit.refit_best``)."""
+    from ._lean import without_scaling
+
+    chosen, lean = [], []
+    for trial, weight in members:
+        params, note = without_scaling(dict(trial.params), accepted)
+        if note:
+            lean.append(f"trial {trial.number}")
+        chosen.append((member_choices(accepted, params), weight, trial))
+    if not lean:
+        return chosen, ""
+    return chosen, (f"Members {', '.join(lean)} rescaled the numbers before a tree model; "
+                    "on a table this large their trials fitted the numbers as they are, and "
+                    "so do those members here, without copies of the table.")
+
+
 def refit_ensemble(store: PredictionStore | None, complete: list[Any],
                    accepted: dict[str, list[Any]], spec: Any, evaluation: Any, *, pool: Any,
                    job: dict[str, Any], budget: Any, data_name: str, pipeline_name: str,
@@ -475,7 +497,7 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
     from ._refit import refit_in_worker, with_settings
 
     try:
-        chosen = [(member_choices(accepted, t.params), w, t) for t, w in members]
+        chosen, lean = members_as_fitted(accepted, members)
         program = assemble_ensemble_program(
             spec, chosen, evaluation=evaluation, data_name=data_name,
             pipeline_name=pipeline_name, run_id=run_id, score=selection.score,
@@ -501,7 +523,7 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
                  f"weights were chosen on the same predictions); the members' own CV scores: "
                  f"{own}.")
     return (program, (pipeline, kept), selection.score, dict(members[0][0].params),
-            notes + ([note] if note else []))
+            notes + [n for n in (lean, note) if n])
 
 
 def _describe(members: list[tuple[Any, int]], spec: Any) -> str:
