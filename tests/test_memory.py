@@ -710,6 +710,6 @@ def test_an_ensemble_member_is_fitted_as_its_trial_was() -> None:
     assert [f["model"] for f in fitted] == ["lightgbm", "logistic_regression"]
     assert [(w, t) for _, w, t in chosen] == [(2, lightgbm), (1, linear)]
     assert chosen[0][0]["preprocess"][1] == {}  # the dropped preprocess's params went too
-    assert "trial 4" in note and "trial 7" not in note
+    assert "from trial 4 rescaled" in note and "7" not in note
     assert lightgbm.params["preprocess"] == "quantile_scaled"  # the trial is untouched
     assert members_as_fitted(accepted, [(linear, 1)])[1] == ""

@@ -438,13 +438,14 @@ def members_as_fitted(accepted: dict[str, list[Any]], members: list[tuple[Any, i
     for trial, weight in members:
         params, note = without_scaling(dict(trial.params), accepted)
         if note:
-            lean.append(f"trial {trial.number}")
+            lean.append(str(trial.number))
         chosen.append((member_choices(accepted, params), weight, trial))
     if not lean:
         return chosen, ""
-    return chosen, (f"Members {', '.join(lean)} rescaled the numbers before a tree model; "
-                    "on a table this large their trials fitted the numbers as they are, and "
-                    "so do those members here, without copies of the table.")
+    trials = f"trial {lean[0]}" if len(lean) == 1 else f"trials {', '.join(lean)}"
+    return chosen, (f"The members from {trials} rescaled the numbers before a tree model; on "
+                    "a table this large their trials fitted the numbers as they are, and so "
+                    "do those members, without copies of the table.")
 
 
 def refit_ensemble(store: PredictionStore | None, complete: list[Any],
