@@ -28,8 +28,7 @@ from .candidates import Candidate
 from .errors import CandidateError, Text2MLError
 from .evaluation import Evaluation
 from .sandbox import WorkerPool
-from .search import Budget, expected_refit_seconds, local_params, quickest_defaults, release_memory
-from .slots import SLOTS
+from .search import Budget, expected_refit_seconds, quickest_defaults, release_memory
 from .spec import TaskSpec
 
 # The worker call that fits a program on all rows (ensemble.py makes it too).
@@ -89,12 +88,11 @@ def refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec,
     options.append((quickest_defaults(accepted), math.nan, None))
     last_error = ""
     release_memory()  # what the search freed here goes back before the refit's peak
+    from .ensemble import member_choices
+
     for params, score, n_iter in options:
         params, lean = without_scaling(params, accepted)
-        chosen = {}
-        for slot in SLOTS:
-            candidate = next(c for c in accepted[slot.name] if c.name == params[slot.name])
-            chosen[slot.name] = (candidate, local_params(candidate, params))
+        chosen = member_choices(accepted, params)
         program = assemble_program(spec, chosen, evaluation=evaluation, data_name=data_name,
                                    pipeline_name=pipeline_name, run_id=run_id,
                                    best_score=None if math.isnan(score) else score,

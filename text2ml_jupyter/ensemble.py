@@ -412,7 +412,9 @@ def threshold_of(candidate: Any, params: dict[str, Any]) -> float | None:
 
 
 def member_choices(accepted: dict[str, list[Any]], params: dict[str, Any]) -> dict[str, Any]:
-    """Slot -> (candidate, its own hyperparameters) of a trial (KeyError: not accepted)."""
+    """Slot -> (candidate, its own hyperparameters) of a trial's params, as the program is
+    assembled from them (the ensemble's members and ``_refit.refit_best``'s options;
+    KeyError: not accepted)."""
     from .search import local_params
     from .slots import SLOTS
 
