@@ -162,7 +162,7 @@ def child(args: argparse.Namespace) -> int:
     log("phase", phase="imports")
     sys.path.insert(0, args.engine)
     import numpy as np
-    import pandas as pd
+    import pandas as pd  # noqa: F401 (imported in this phase, not during the data's)
 
     import text2ml_jupyter
     from text2ml_jupyter import engine

@@ -1,12 +1,13 @@
 """Isolated worker processes: candidate code runs here, never in the caller's process.
 
 Each worker is a spawned Python process in its own session, started in the run's scratch
-folder, with a memory limit (``RLIMIT_AS``), a file-size limit, no core dumps,
-single-threaded numeric libraries (parallelism is across workers), no secrets in its
-environment and its output sent to a capped log file in the scratch folder. An audit hook
-(``_guard``) refuses network use, other programs, signals to other processes, native
-calls from candidate code and file changes outside the scratch folder; a call that tried
-any of these fails with what it tried, even if its code caught the error. Workers are warm: they stay up across
+folder, with a memory limit (``RLIMIT_AS``), a file-size limit, no core dumps, numeric
+libraries limited to ``Limits.threads`` threads (one by default: parallelism is across
+workers), no secrets in its environment and its output sent to a capped log file in the
+scratch folder. An audit hook (``_guard``) refuses network use, other programs, signals to
+other processes, native calls from candidate code and file changes outside the scratch
+folder; a call that tried any of these fails with what it tried, even if its code caught
+the error. Workers are warm: they stay up across
 calls and cache the data they loaded, so the data crosses the process boundary once per
 worker, not once per trial. A call that passes its deadline, or a worker that dies, is
 answered with ``WorkerFailure`` and the worker is replaced on the next acquire.
