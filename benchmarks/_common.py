@@ -161,6 +161,14 @@ def at_least_as_good(metric: str, a: float | None, b: float | None,
     return a <= b + tol
 
 
+def fmt_score(x: float | None) -> str:
+    """A held-out score for the tables: one decimal from 100 up (RMSE on diamonds), four
+    below; "—" when there is none."""
+    if x is None:
+        return "—"
+    return f"{x:.1f}" if abs(x) >= 100 else f"{x:.4f}"
+
+
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo ("unknown" elsewhere), for result records."""
     try:

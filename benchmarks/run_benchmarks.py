@@ -38,8 +38,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import (REPO, SPLIT_SEED, at_least_as_good, direction, load_frame,  # noqa: E402
-                     load_tasks, positive_label, score, split)
+from _common import (REPO, SPLIT_SEED, at_least_as_good, direction, fmt_score,  # noqa: E402
+                     load_frame, load_tasks, positive_label, score, split)
 
 RESULTS_DIR = HERE / "results"
 README = HERE / "README.md"
@@ -431,18 +431,12 @@ def load_latest(results_dir: Path = RESULTS_DIR) -> tuple[dict, list[dict]]:
     return latest, [runs[r] for r in sorted(used)]
 
 
-def _fmt(x: float | None) -> str:
-    if x is None:
-        return "—"
-    return f"{x:.1f}" if abs(x) >= 100 else f"{x:.4f}"
-
-
 def _cell(rec: dict | None) -> str:
     if rec is None:
         return "not run"
     if rec.get("status") != "ok":
         return rec.get("status", "?")
-    return _fmt(rec.get("score"))
+    return fmt_score(rec.get("score"))
 
 
 def _time(rec: dict | None) -> str:
@@ -520,7 +514,7 @@ def render(latest: dict[tuple, dict], runs: list[dict]) -> str:
             load = f"{max(loads):.1f}" if loads else "—"
             mem.append(f"| {t['name']} | {mb(t2)} | {mb(fl)} | {mb(hg)} | "
                        f"{'—' if trials is None else trials} | {chosen or '—'} | "
-                       f"{_fmt(((t2 or {}).get('details') or {}).get('best_score'))} | "
+                       f"{fmt_score(((t2 or {}).get('details') or {}).get('best_score'))} | "
                        f"{best or '—'} | {load} |")
         lines += ["Peak memory (sum of RSS over the call's process tree, sampled every 0.2 s), "
                   "text2ml's trial count, chosen model candidate and its own validation score "
@@ -570,7 +564,7 @@ def spread(budget: float, results_dir: Path = RESULTS_DIR) -> list[str]:
                 scores.setdefault((rec["task"], rec["system"]), []).append(rec["score"])
     out = []
     for t in load_tasks():
-        parts = [f"{SYSTEM_LABEL[s]} {_fmt(min(v))}–{_fmt(max(v))} ({len(v)} runs)"
+        parts = [f"{SYSTEM_LABEL[s]} {fmt_score(min(v))}–{fmt_score(max(v))} ({len(v)} runs)"
                  for s in SYSTEMS if len(v := scores.get((t["name"], s), [])) > 1
                  and max(v) - min(v) > 1e-12]
         if parts:

@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import at_least_as_good, direction, load_tasks  # noqa: E402
+from _common import at_least_as_good, direction, fmt_score, load_tasks  # noqa: E402
 
 FLOOR = 0.97  # the target's "never below 0.97 x FLAML's score"
 
@@ -44,16 +44,10 @@ def collect(files: list[Path], budget: float) -> dict[int, dict[tuple[str, str],
     return by_split
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.1f}" if abs(x) >= 100 else f"{x:.4f}"
-
-
-def _cell(ours: dict | None, theirs: dict | None) -> str:
-    if ours is None or theirs is None:
-        return "not run"
+def _cell(ours: dict, theirs: dict, better: bool) -> str:
     star = "*" if (ours.get("vs") or {}).get("flaml", {}).get("significant") else ""
-    first, second = _fmt(ours["score"]), _fmt(theirs["score"])
-    if at_least_as_good(ours["metric"], ours["score"], theirs["score"]):
+    first, second = fmt_score(ours["score"]), fmt_score(theirs["score"])
+    if better:
         first = f"**{first}**"
     else:
         second = f"**{second}**"
@@ -71,10 +65,13 @@ def render(by_split: dict[int, dict[tuple[str, str], dict]], budget: float) -> s
         cells, wins, ratios = [], 0, []
         for name in names:
             ours, theirs = recs.get((name, "text2ml")), recs.get((name, "flaml"))
-            cells.append(_cell(ours, theirs))
-            if ours and theirs:
-                wins += bool(at_least_as_good(ours["metric"], ours["score"], theirs["score"]))
-                ratios.append((relative(ours["metric"], ours["score"], theirs["score"]), name))
+            if ours is None or theirs is None:
+                cells.append("not run")
+                continue
+            better = bool(at_least_as_good(ours["metric"], ours["score"], theirs["score"]))
+            cells.append(_cell(ours, theirs, better))
+            wins += better
+            ratios.append((relative(ours["metric"], ours["score"], theirs["score"]), name))
         worst, where = min(ratios) if ratios else (float("nan"), "—")
         if len(ratios) < len(every):  # the target is judged on all the tasks
             met = "—"
