@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/run_benchmarks.py --budgets 30 [120] [--tasks titanic tips]
                                                   [--systems text2ml flaml hgb]
-                                                  [--split-seed N]
+                                                  [--split-seed N] [--within-train]
 
 Protocol (shared/benchmark/README.md): one fixed split per task (75/25, seed 0, stratified for
 classification); every system gets the same training rows and the same wall-clock budget; the
@@ -16,6 +16,9 @@ benchmarks/README.md is regenerated from the newest record of every (task, budge
 across all result files. ``--split-seed N`` (N other than 0) runs on another 75/25 split, to
 see how much the protocol's one split decides a comparison: its records go to
 benchmarks/results/other_splits/, outside the tables, and the README is left as it is.
+``--within-train`` splits the protocol's *training* rows again (75/25, ``--split-seed``): a
+development set for studying an engine change without ever scoring on the protocol's held-out
+rows; records go to benchmarks/results/dev_splits/.
 """
 
 from __future__ import annotations
@@ -182,10 +185,16 @@ def run_call(system: str, split_dir: Path, budget: float, out: Path,
 
 # ----------------------------------------------------------------------------- the run
 
-def prepare_split(task: dict[str, Any], root: Path, seed: int) -> Path:
+def prepare_split(task: dict[str, Any], root: Path, seed: int, within_train: bool = False
+                  ) -> Path:
+    """Write the task's train/test split; ``within_train``: a split of the protocol's training
+    rows only (the protocol's held-out rows are left out altogether)."""
     d = root / "splits" / task["name"]
     d.mkdir(parents=True, exist_ok=True)
-    train, test = split(task, load_frame(task), seed)
+    df = load_frame(task)
+    if within_train:
+        df = split(task, df, SPLIT_SEED)[0].reset_index(drop=True)
+    train, test = split(task, df, seed)
     train.to_pickle(d / "train.pkl")
     test.to_pickle(d / "test.pkl")
     (d / "task.json").write_text(json.dumps(task))
@@ -219,10 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-readme", action="store_true", help="do not rewrite README.md")
     ap.add_argument("--split-seed", type=int, default=SPLIT_SEED,
                     help="another train/test split (results in results/other_splits/)")
+    ap.add_argument("--within-train", action="store_true",
+                    help="split the protocol's training rows only, for development "
+                         "(results in results/dev_splits/)")
     args = ap.parse_args(argv)
     if args.split_seed < 0:
         ap.error(f"--split-seed must be 0 or more, got {args.split_seed}")
-    other_split = args.split_seed != SPLIT_SEED  # kept out of the protocol's tables
+    # kept out of the protocol's tables
+    other_split = args.split_seed != SPLIT_SEED or args.within_train
 
     tasks = load_tasks()
     if args.tasks:
@@ -234,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now(dt.timezone.utc)
     run_id = started.strftime("%Y%m%dT%H%M%SZ")
     work = Path(args.work_dir or tempfile.mkdtemp(prefix=f"text2ml-bench-{run_id}-"))
-    results_dir = RESULTS_DIR / "other_splits" if other_split else RESULTS_DIR
+    results_dir = RESULTS_DIR / ("dev_splits" if args.within_train
+                                 else "other_splits" if other_split else "")
     results_dir.mkdir(parents=True, exist_ok=True)
     results_file = results_dir / f"{run_id}.json"
     run = {
@@ -243,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
                              *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
         "machine": machine_info(), "versions": versions(), "work_dir": str(work),
         "protocol": {"test_size": 0.25, "split_seed": args.split_seed,
+                     "within_train": args.within_train,
                      "budget_slack": BUDGET_SLACK},
         "records": [],
     }
@@ -258,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd  # noqa: F401  (after argparse: --help stays fast)
 
-    splits = {t["name"]: prepare_split(t, work, args.split_seed) for t in tasks}
+    splits = {t["name"]: prepare_split(t, work, args.split_seed, args.within_train)
+              for t in tasks}
     for budget in args.budgets:
         for task in tasks:
             split_dir = splits[task["name"]]
