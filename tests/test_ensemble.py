@@ -224,6 +224,80 @@ def test_caruana_keeps_the_members_refits_within_the_time_left() -> None:
     assert weights == {0: 1} and score == 1.0
 
 
+def test_caruana_breaks_ties_by_the_tiebreak() -> None:
+    y = np.array([0, 0, 1, 1])
+    sure = np.array([[0.9, 0.1], [0.9, 0.1], [0.1, 0.9], [0.1, 0.9]])
+    unsure = np.array([[0.6, 0.4], [0.6, 0.4], [0.4, 0.6], [0.4, 0.6]])
+    accuracy = FoldScorer("accuracy", "binary", y, [4], [0, 1], 1)
+    log_loss = FoldScorer("log_loss", "binary", y, [4], [0, 1], 1)
+    # both are right on every row: without a tiebreak the first (better-ranked) one stays
+    assert caruana([unsure, sure], accuracy, maximize=True, steps=3) == ({0: 1}, 1.0)
+    # with the log loss, the surer one is chosen, and adding the unsure one never helps
+    weights, score = caruana([unsure, sure], accuracy, maximize=True, steps=3,
+                             tiebreak=log_loss)
+    assert weights == {1: 1} and score == 1.0
+
+
+def _tied_trials() -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], list[Any]]:
+    """Three classifiers right on all 200 rows: trial 0 unsure everywhere (p = 0.6 for the
+    right class), trials 1 and 2 sure on alternate rows (0.95) and unsure on the others
+    (0.55), so that their blend (0.75 everywhere) is surer than either."""
+    n = 200
+    y = np.where(np.arange(n) % 4 < 2, "a", "b")
+    alternate = np.arange(n) % 2 == 0
+    outs = []
+    for right in (np.full(n, 0.6), np.where(alternate, 0.95, 0.55),
+                  np.where(alternate, 0.55, 0.95)):
+        p_b = np.where(y == "b", right, 1 - right)
+        outs.append(np.column_stack([1 - p_b, p_b]))
+    return y, outs, _folds(n, 5), ["a", "b"]
+
+
+def _tied_store(outs: list[np.ndarray], folds: list[np.ndarray], classes: list[Any]
+                ) -> PredictionStore:
+    store = PredictionStore("maximize")
+    for i, out in enumerate(outs):  # every trial has CV accuracy 1.0; trial 0 ranks first
+        store.add(i, 1.0, {"model": f"m{i}", "postprocess": "none"},
+                  _payload(out, folds, classes))
+    return store
+
+
+def test_selection_prefers_the_surer_blend_when_accuracy_ties() -> None:
+    y, outs, folds, classes = _tied_trials()
+    entries = _tied_store(outs, folds, classes).entries()
+    picked = select(entries, y, metric="accuracy", task_type="binary", pos_label="b",
+                    best=(1, 1.0))
+    assert picked.tied and picked.score == 1.0
+    assert sorted(t for t, _ in picked.members) == [1, 2]
+    # ROC AUC is not a count of hits: a tie there keeps the best trial, as before
+    picked = select(entries, y, metric="roc_auc", task_type="binary", pos_label="b",
+                    best=(1, 1.0))
+    assert picked.members == [(1, 1)] and not picked.tied
+
+
+def test_the_surest_of_tied_trials_counts_as_the_best(monkeypatch: pytest.MonkeyPatch
+                                                      ) -> None:
+    import text2ml_jupyter.ensemble as ensemble
+
+    y, outs, folds, classes = _tied_trials()
+    store = _tied_store(outs, folds, classes)
+    monkeypatch.setattr(ensemble, "_target", lambda spec, evaluation, job: y)
+    trials = [SimpleNamespace(number=i, value=1.0) for i in range(3)]
+    trials.append(SimpleNamespace(number=3, value=0.9))
+    spec = SimpleNamespace(task_type="binary", metric="accuracy", pos_label="b")
+    notes: list[str] = []
+    ordered = ensemble.surest_first(store, trials, spec, None, {}, notes)
+    assert [t.number for t in ordered] == [1, 2, 0, 3]  # 1 and 2 tie on log loss
+    assert "3 trials tie the best CV accuracy" in notes[0] and "trial 1 is the surest" \
+        in notes[0]
+    # a metric that does not count hits, or regression: the order stays
+    for changed in ({"metric": "roc_auc"}, {"task_type": "regression", "metric": "rmse"}):
+        kept = ensemble.surest_first(store, trials, SimpleNamespace(**{**vars(spec),
+                                                                       **changed}),
+                                     None, {}, [])
+        assert kept is trials
+
+
 def test_selection_on_a_holdout_split_within_the_time_left() -> None:
     rng = np.random.default_rng(3)
     n = 400

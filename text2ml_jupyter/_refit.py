@@ -59,6 +59,13 @@ def refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec,
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     complete.sort(key=lambda t: t.value, reverse=spec.direction == "maximize")
     notes: list[str] = []
+    if predictions is not None:
+        from .ensemble import surest_first
+
+        try:
+            complete = surest_first(predictions, complete, spec, evaluation, job, notes)
+        except Exception:  # noqa: BLE001 - a tie-break only: the first best stays first
+            pass
     scale = refit_scale(evaluation, spec.n_rows)
     ranked = refit_in_time(complete[:10], budget, scale, notes)
     options: list[tuple[dict[str, Any], float, int | None]] = [

@@ -36,6 +36,9 @@ from typing import Any
 from .metrics import REGRESSION, get_metric
 
 POOL_SIZE = 15  # best distinct trials in the pool (+ the best of every other model)
+# Metrics that count hits: on a few hundred rows many trials and blends score the same, and
+# the log loss (how sure the right answers are) decides between them.
+_COUNTING = frozenset({"accuracy", "balanced_accuracy", "f1"})
 STEPS = 25  # greedy steps (members with replacement); the best prefix is kept
 KEEP = 30  # trials whose predictions the caller keeps (+ the best of every model)
 # The share of the budget the search sets aside for refitting an ensemble's other members
@@ -297,39 +300,53 @@ def blend_threshold(thresholds: Sequence[float | None], weights: Sequence[float]
 def caruana(outputs: Sequence[Any], score: Callable[[Any, float | None], float], *,
             maximize: bool, thresholds: Sequence[float | None] | None = None,
             steps: int = STEPS, costs: Sequence[float] | None = None,
-            max_cost: float = math.inf) -> tuple[dict[int, int], float]:
+            max_cost: float = math.inf, tiebreak: Callable[[Any], float] | None = None
+            ) -> tuple[dict[int, int], float]:
     """Greedy ensemble selection with replacement: at each step add the member (an index
     into ``outputs``, the pool best first) whose addition scores best on the validation
     outputs; keep the best prefix. Returns ({index: weight}, its score). With ``costs``
     (each output's refit seconds), a member whose refit would bring the chosen ones' sum
-    above ``max_cost`` is not added (adding one again costs nothing)."""
+    above ``max_cost`` is not added (adding one again costs nothing). ``tiebreak`` (lower
+    is better) orders blends whose scores are equal (``select`` passes the log loss when
+    the metric counts hits, which ties often on a few hundred rows)."""
     thresholds = list(thresholds) if thresholds is not None else [None] * len(outputs)
     costs = list(costs) if costs is not None else [0.0] * len(outputs)
     sign = 1.0 if maximize else -1.0
     total = 0.0 * outputs[0]
     weights: dict[int, int] = {}
     spent = 0.0
-    best_score, best_weights = -math.inf, {}
+    nothing = (-math.inf, -math.inf)
+    best_key, best_weights = nothing, {}
     for step in range(steps):
         tried = []
         for i, out in enumerate(outputs):
             if i not in weights and spent + costs[i] > max_cost:
-                tried.append(-math.inf)
+                tried.append(nothing)
                 continue
             w = {**weights, i: weights.get(i, 0) + 1}
             thr = blend_threshold([thresholds[j] for j in w], list(w.values()))
-            value = score((total + out) / (step + 1), thr)
-            tried.append(sign * value if math.isfinite(value) else -math.inf)
+            blend = (total + out) / (step + 1)
+            value = score(blend, thr)
+            second = -tiebreak(blend) if tiebreak is not None else 0.0
+            tried.append((sign * value, second) if math.isfinite(value) else nothing)
         i = max(range(len(tried)), key=lambda j: (tried[j], -j))  # ties: the better trial
-        if tried[i] == -math.inf:
+        if tried[i][0] == -math.inf:
             break  # nothing fits the time left
         if i not in weights:
             spent += costs[i]
         weights[i] = weights.get(i, 0) + 1
         total = total + outputs[i]
-        if tried[i] > best_score + 1e-12:
-            best_score, best_weights = tried[i], dict(weights)
-    return best_weights, sign * best_score
+        if _beats(tried[i], best_key):
+            best_key, best_weights = tried[i], dict(weights)
+    return best_weights, sign * best_key[0]
+
+
+def _beats(key: tuple[float, float], other: tuple[float, float]) -> bool:
+    """(score, tiebreak) keys, higher better: a better score, or an equal one (to float
+    rounding) with a better tiebreak."""
+    if key[0] > other[0] + 1e-12:
+        return True
+    return abs(key[0] - other[0]) <= 1e-12 and key[1] > other[1] + 1e-12
 
 
 @dataclass
@@ -341,6 +358,8 @@ class Selection:
     members: list[tuple[int, int]]
     score: float
     pool: list[int] = field(default_factory=list)
+    # The blend ties the best trial's score and was chosen for its lower CV log loss.
+    tied: bool = False
 
 
 def select(entries: Sequence[OOF], y: Any, *, metric: str, task_type: str,
@@ -369,17 +388,29 @@ def select(entries: Sequence[OOF], y: Any, *, metric: str, task_type: str,
         return alone
     y_values = np.asarray(y)[first.rows]
     scorer = FoldScorer(metric, task_type, y_values, first.sizes, first.classes, pos_label)
+    tiebreak = None
+    if task_type != REGRESSION and scorer.name in _COUNTING:
+        tiebreak = FoldScorer("log_loss", task_type, y_values, first.sizes, first.classes,
+                              pos_label)
     thresholds = [e.threshold if task_type == "binary" else None for e in pool]
     costs = [seconds(e.number) if seconds else 0.0 for e in pool]
     weights, value = caruana([e.values for e in pool], scorer, maximize=scorer.maximize,
                              thresholds=thresholds, steps=steps, costs=costs,
-                             max_cost=max_seconds)
+                             max_cost=max_seconds, tiebreak=tiebreak)
     numbers = [e.number for e in pool]
+    if len(weights) < 2 or not math.isfinite(value):
+        return Selection([(best[0], 1)], best[1], numbers)
     better = value > best[1] if scorer.maximize else value < best[1]
-    if len(weights) < 2 or not better or not math.isfinite(value):
+    tied = False
+    if not better and tiebreak is not None and abs(value - best[1]) <= 1e-12:
+        # Equal hits: the blend must be surer of them than the best trial alone.
+        alone_values = next((e.values for e in pool if e.number == best[0]), None)
+        blend = sum(pool[i].values * w for i, w in weights.items()) / sum(weights.values())
+        tied = better = alone_values is not None and tiebreak(blend) < tiebreak(alone_values)
+    if not better:
         return Selection([(best[0], 1)], best[1], numbers)
     members = [(pool[i].number, weights[i]) for i in sorted(weights)]  # best trial first
-    return Selection(members, value, numbers)
+    return Selection(members, value, numbers, tied)
 
 
 def _pool(entries: Sequence[OOF], size: int) -> list[OOF]:
@@ -520,13 +551,50 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
                      "pipeline was refitted.")
         return None
     own = ", ".join(f"trial {t.number}: {t.value:.4f}" for t, _ in members)
+    label = get_metric(spec.metric).label
+    why = (f" It ties the best single pipeline's CV {label} ({selection.score:.4f}) with a "
+           "lower CV log loss: it is surer of the same right answers." if selection.tied
+           else f" Its CV {label} {selection.score:.4f} is optimistic (the weights were "
+           "chosen on the same predictions).")
     notes.append(f"The pipeline is an ensemble of {described}: a weighted vote chosen by "
-                 f"greedy ensemble selection on the trials' validation predictions. Its CV "
-                 f"{get_metric(spec.metric).label} {selection.score:.4f} is optimistic (the "
-                 f"weights were chosen on the same predictions); the members' own CV scores: "
-                 f"{own}.")
+                 f"greedy ensemble selection on the trials' validation predictions.{why} "
+                 f"The members' own CV scores: {own}.")
     return (program, (pipeline, kept), selection.score, dict(members[0][0].params),
             notes + [n for n in (lean, note) if n])
+
+
+def surest_first(store: PredictionStore | None, complete: list[Any], spec: Any,
+                 evaluation: Any, job: dict[str, Any], notes: list[str]) -> list[Any]:
+    """``complete`` (best first), with the trials that tie the best score reordered by
+    their CV log loss, surest first, when the metric counts hits (accuracy, F1): on a few
+    hundred rows many trials are right on the same rows, and the earliest of them is not
+    the best of them. Unchanged otherwise, or without their kept predictions."""
+    if store is None or len(complete) < 2 or spec.task_type == REGRESSION \
+            or spec.metric not in _COUNTING:
+        return complete
+    tied = {t.number for t in complete if abs(t.value - complete[0].value) <= 1e-12}
+    kept = [e for e in store.entries() if e.number in tied]
+    if len(kept) < 2:
+        return complete
+    first = kept[0]
+    kept = [e for e in kept if e.sizes == first.sizes and e.classes == first.classes
+            and e.values.shape == first.values.shape and (e.rows == first.rows).all()]
+    y = _target(spec, evaluation, job)[first.rows]
+    log_loss = FoldScorer("log_loss", spec.task_type, y, first.sizes, first.classes,
+                          spec.pos_label)
+    losses = {e.number: log_loss(e.values) for e in kept}
+    if complete[0].number not in losses:
+        return complete  # the first best cannot be compared: it stays first
+    ordered = sorted((t for t in complete if t.number in losses),
+                     key=lambda t: losses[t.number])
+    if ordered[0] is complete[0]:
+        return complete
+    notes.append(f"{len(tied)} trials tie the best CV {get_metric(spec.metric).label} "
+                 f"({complete[0].value:.4f}); trial {ordered[0].number} is the surest of "
+                 f"them (CV log loss {losses[ordered[0].number]:.4f}, against "
+                 f"{losses[complete[0].number]:.4f} for trial {complete[0].number}, the "
+                 "earliest of them), so it counts as the best.")
+    return ordered + [t for t in complete if t.number not in losses]
 
 
 def _describe(members: list[tuple[Any, int]], spec: Any) -> str:
