@@ -392,16 +392,19 @@ def paired_bootstrap(task: dict[str, Any], y_true, pred_a: dict, pred_b: dict, p
 
 def add_significance(results_file: Path) -> None:
     """Paired bootstrap of text2ml against each baseline, from the run's saved predictions
-    (in its work folder); stored on the text2ml record as ``vs``. Also usable after the
+    (in its work folder); stored on the text2ml record as ``vs``. A baseline this run did
+    not call (``--systems text2ml``) is taken from the newest earlier run on the same split
+    whose work folder still exists, as the README's tables pair them. Also usable after the
     fact: ``run_benchmarks.py --significance benchmarks/results/RUN.json``."""
     import pandas as pd
 
     data = json.loads(results_file.read_text())
     work = Path(data["work_dir"])
     tasks = {t["name"]: t for t in load_tasks()}
-    by_key = {(r["task"], float(r["budget"]), r["system"]): r for r in data["records"]}
+    by_key = {(r["task"], float(r["budget"]), r["system"]): (r, work)
+              for r in data["records"]}
     changed = False
-    for (name, budget, system), rec in by_key.items():
+    for (name, budget, system), (rec, _) in by_key.items():
         if system != "text2ml" or rec.get("status") != "ok":
             continue
         task = tasks[name]
@@ -415,19 +418,50 @@ def add_significance(results_file: Path) -> None:
         except (OSError, EOFError, pickle.UnpicklingError):
             continue
         for other in ("flaml", "hgb"):
-            orec = by_key.get((name, budget, other))
+            orec, owork = by_key.get((name, budget, other)) or _earlier(
+                results_file, data["protocol"], name, budget, other, test.index)
             if not orec or orec.get("status") != "ok":
                 continue
             try:
-                with open(work / f"b{budget:g}" / name / other / "pred.pkl", "rb") as fh:
+                with open(owork / f"b{budget:g}" / name / other / "pred.pkl", "rb") as fh:
                     theirs = pickle.load(fh)
             except (OSError, EOFError, pickle.UnpicklingError):
                 continue
-            rec.setdefault("vs", {})[other] = paired_bootstrap(task, test[task["target"]],
-                                                               mine, theirs, pos)
+            found = paired_bootstrap(task, test[task["target"]], mine, theirs, pos)
+            if owork != work:
+                found["run_id"] = orec["run_id"]  # the baseline's own run
+            rec.setdefault("vs", {})[other] = found
             changed = True
     if changed:
         results_file.write_text(json.dumps(data, indent=1, default=str))
+
+
+def _earlier(results_file: Path, protocol: dict[str, Any], name: str, budget: float,
+             system: str, test_index: Any) -> tuple[dict | None, Path | None]:
+    """The newest ok record of (name, budget, system) in another run file of the same
+    folder and split, whose work folder holds that split's very test rows."""
+    import pandas as pd
+
+    same = ("split_seed", "within_train")
+    for path in sorted(results_file.parent.glob("*.json"), reverse=True):
+        if path == results_file:
+            continue
+        run = json.loads(path.read_text())
+        if any(run.get("protocol", {}).get(k, False) != protocol.get(k, False) for k in same):
+            continue
+        for rec in run.get("records", []):
+            if (rec["task"], float(rec["budget"]), rec["system"]) != (name, budget, system) \
+                    or rec.get("status") != "ok":
+                continue
+            owork = Path(run["work_dir"])
+            try:
+                if not pd.read_pickle(owork / "splits" / name / "test.pkl").index.equals(
+                        test_index):
+                    continue
+            except OSError:
+                continue
+            return rec, owork
+    return None, None
 
 
 # ----------------------------------------------------------------------------- the README
@@ -468,7 +502,8 @@ def _cmp(metric: str, a: dict | None, b: dict | None) -> str:
         return "tie"
     word = "better" if at_least_as_good(metric, a["score"], b["score"]) else "worse"
     vs = (a.get("vs") or {}).get(b.get("system"))
-    if vs and a.get("run_id") == b.get("run_id"):  # bootstrapped against this very record
+    # bootstrapped against this very record (of this run, or of the earlier run it names)
+    if vs and vs.get("run_id", a.get("run_id")) == b.get("run_id"):
         word += "" if vs["significant"] else " (n.s.)"
     return word
 
