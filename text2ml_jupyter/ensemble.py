@@ -381,9 +381,8 @@ def select(entries: Sequence[OOF], y: Any, *, metric: str, task_type: str,
     pool = _pool(entries, pool_size)
     if len(pool) < 2:
         return alone
+    pool = _comparable(pool)
     first = pool[0]
-    pool = [e for e in pool if e.sizes == first.sizes and e.classes == first.classes
-            and np.array_equal(e.rows, first.rows) and e.values.shape == first.values.shape]
     if len(pool) < 2:
         return alone
     y_values = np.asarray(y)[first.rows]
@@ -411,6 +410,16 @@ def select(entries: Sequence[OOF], y: Any, *, metric: str, task_type: str,
         return Selection([(best[0], 1)], best[1], numbers)
     members = [(pool[i].number, weights[i]) for i in sorted(weights)]  # best trial first
     return Selection(members, value, numbers, tied)
+
+
+def _comparable(entries: Sequence[OOF]) -> list[OOF]:
+    """The entries on the first one's folds and classes (an earlier session's trials may
+    have scored on other folds): only their predictions line up row by row."""
+    import numpy as np
+
+    first = entries[0]
+    return [e for e in entries if e.sizes == first.sizes and e.classes == first.classes
+            and e.values.shape == first.values.shape and np.array_equal(e.rows, first.rows)]
 
 
 def _pool(entries: Sequence[OOF], size: int) -> list[OOF]:
@@ -576,9 +585,8 @@ def surest_first(store: PredictionStore | None, complete: list[Any], spec: Any,
     kept = [e for e in store.entries() if e.number in tied]
     if len(kept) < 2:
         return complete
+    kept = _comparable(kept)
     first = kept[0]
-    kept = [e for e in kept if e.sizes == first.sizes and e.classes == first.classes
-            and e.values.shape == first.values.shape and (e.rows == first.rows).all()]
     y = _target(spec, evaluation, job)[first.rows]
     log_loss = FoldScorer("log_loss", spec.task_type, y, first.sizes, first.classes,
                           spec.pos_label)
