@@ -26,7 +26,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import fmt_score, load_tasks, positive_label  # noqa: E402
+from _common import fmt_score, load_tasks  # noqa: E402
 from splits_table import relative  # noqa: E402
 
 Key = tuple[bool, int, str, float]  # (within_train, split seed, task, budget)
@@ -48,19 +48,12 @@ def collect(files: list[Path]) -> dict[Key, tuple[dict, Path]]:
 
 def _bootstrap(task: dict[str, Any], key: Key, work_a: Path, work_b: Path) -> dict | None:
     """The paired bootstrap of B - A on the split's held-out rows, or None without the files."""
-    import pandas as pd
-
-    from run_benchmarks import paired_bootstrap
+    from run_benchmarks import paired_bootstrap, saved_prediction, saved_split
 
     _, _, name, budget = key
     try:
-        split_dir = work_b / "splits" / name
-        test = pd.read_pickle(split_dir / "test.pkl")
-        pos = positive_label(task, pd.read_pickle(split_dir / "train.pkl")[task["target"]])
-        preds = []
-        for work in (work_b, work_a):
-            with open(work / f"b{budget:g}" / name / "text2ml" / "pred.pkl", "rb") as fh:
-                preds.append(pickle.load(fh))
+        test, pos = saved_split(work_b, task)
+        preds = [saved_prediction(work, budget, name, "text2ml") for work in (work_b, work_a)]
     except (OSError, EOFError, pickle.UnpicklingError):
         return None
     return paired_bootstrap(task, test[task["target"]], preds[0], preds[1], pos)

@@ -201,6 +201,22 @@ def prepare_split(task: dict[str, Any], root: Path, seed: int, within_train: boo
     return d
 
 
+def saved_split(work: Path, task: dict[str, Any]) -> tuple[Any, Any]:
+    """(test frame, positive label) of the task's split in a run's work folder (OSError
+    when it is gone)."""
+    import pandas as pd
+
+    split_dir = work / "splits" / task["name"]
+    train_y = pd.read_pickle(split_dir / "train.pkl")[task["target"]]
+    return pd.read_pickle(split_dir / "test.pkl"), positive_label(task, train_y)
+
+
+def saved_prediction(work: Path, budget: float, name: str, system: str) -> dict[str, Any]:
+    """A call's held-out predictions in a run's work folder (OSError when they are gone)."""
+    with open(work / f"b{budget:g}" / name / system / "pred.pkl", "rb") as fh:
+        return pickle.load(fh)
+
+
 def score_record(record: dict[str, Any], task: dict[str, Any], test, pos, out: Path) -> None:
     if record.get("status") != "ok":
         return
@@ -278,9 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     for budget in args.budgets:
         for task in tasks:
             split_dir = splits[task["name"]]
-            test = pd.read_pickle(split_dir / "test.pkl")
-            train_y = pd.read_pickle(split_dir / "train.pkl")[task["target"]]
-            pos = positive_label(task, train_y)
+            test, pos = saved_split(work, task)
             for system in systems:
                 base = {"task": task["name"], "budget": budget, "system": system,
                         "metric": task["metric"], "direction": direction(task["metric"]),
@@ -396,35 +410,33 @@ def add_significance(results_file: Path) -> None:
     not call (``--systems text2ml``) is taken from the newest earlier run on the same split
     whose work folder still exists, as the README's tables pair them. Also usable after the
     fact: ``run_benchmarks.py --significance benchmarks/results/RUN.json``."""
-    import pandas as pd
-
     data = json.loads(results_file.read_text())
     work = Path(data["work_dir"])
     tasks = {t["name"]: t for t in load_tasks()}
-    by_key = {(r["task"], float(r["budget"]), r["system"]): (r, work)
-              for r in data["records"]}
+    by_key = {(r["task"], float(r["budget"]), r["system"]): r for r in data["records"]}
+    earlier: list[dict] | None = None  # the other runs on this split, read when needed
     changed = False
-    for (name, budget, system), (rec, _) in by_key.items():
+    for (name, budget, system), rec in by_key.items():
         if system != "text2ml" or rec.get("status") != "ok":
             continue
         task = tasks[name]
-        split_dir = work / "splits" / name
         try:
-            test = pd.read_pickle(split_dir / "test.pkl")
-            train_y = pd.read_pickle(split_dir / "train.pkl")[task["target"]]
-            pos = positive_label(task, train_y)
-            with open(work / f"b{budget:g}" / name / "text2ml" / "pred.pkl", "rb") as fh:
-                mine = pickle.load(fh)
+            test, pos = saved_split(work, task)
+            mine = saved_prediction(work, budget, name, "text2ml")
         except (OSError, EOFError, pickle.UnpicklingError):
             continue
         for other in ("flaml", "hgb"):
-            orec, owork = by_key.get((name, budget, other)) or _earlier(
-                results_file, data["protocol"], name, budget, other, test.index)
+            key = (name, budget, other)
+            if key in by_key:
+                orec, owork = by_key[key], work
+            else:
+                if earlier is None:
+                    earlier = _runs_on_split(results_file, data["protocol"])
+                orec, owork = _earlier(earlier, key, test.index)
             if not orec or orec.get("status") != "ok":
                 continue
             try:
-                with open(owork / f"b{budget:g}" / name / other / "pred.pkl", "rb") as fh:
-                    theirs = pickle.load(fh)
+                theirs = saved_prediction(owork, budget, name, other)
             except (OSError, EOFError, pickle.UnpicklingError):
                 continue
             found = paired_bootstrap(task, test[task["target"]], mine, theirs, pos)
@@ -436,21 +448,29 @@ def add_significance(results_file: Path) -> None:
         results_file.write_text(json.dumps(data, indent=1, default=str))
 
 
-def _earlier(results_file: Path, protocol: dict[str, Any], name: str, budget: float,
-             system: str, test_index: Any) -> tuple[dict | None, Path | None]:
-    """The newest ok record of (name, budget, system) in another run file of the same
-    folder and split, whose work folder holds that split's very test rows."""
-    import pandas as pd
-
+def _runs_on_split(results_file: Path, protocol: dict[str, Any]) -> list[dict]:
+    """The other run files of the same folder and split, newest first."""
     same = ("split_seed", "within_train")
+    runs = []
     for path in sorted(results_file.parent.glob("*.json"), reverse=True):
         if path == results_file:
             continue
         run = json.loads(path.read_text())
-        if any(run.get("protocol", {}).get(k, False) != protocol.get(k, False) for k in same):
-            continue
+        if all(run.get("protocol", {}).get(k, False) == protocol.get(k, False) for k in same):
+            runs.append(run)
+    return runs
+
+
+def _earlier(runs: list[dict], key: tuple[str, float, str], test_index: Any
+             ) -> tuple[dict | None, Path | None]:
+    """The newest ok record of ``key`` (task, budget, system) in ``runs`` whose work folder
+    holds that split's very test rows, with that folder."""
+    import pandas as pd
+
+    name = key[0]
+    for run in runs:
         for rec in run.get("records", []):
-            if (rec["task"], float(rec["budget"]), rec["system"]) != (name, budget, system) \
+            if (rec["task"], float(rec["budget"]), rec["system"]) != key \
                     or rec.get("status") != "ok":
                 continue
             owork = Path(run["work_dir"])
