@@ -275,18 +275,16 @@ def test_selection_prefers_the_surer_blend_when_accuracy_ties() -> None:
     assert picked.members == [(1, 1)] and not picked.tied
 
 
-def test_the_surest_of_tied_trials_counts_as_the_best(monkeypatch: pytest.MonkeyPatch
-                                                      ) -> None:
+def test_the_surest_of_tied_trials_counts_as_the_best() -> None:
     import text2ml_jupyter.ensemble as ensemble
 
     y, outs, folds, classes = _tied_trials()
     store = _tied_store(outs, folds, classes)
-    monkeypatch.setattr(ensemble, "_target", lambda spec, evaluation, job: y)
     trials = [SimpleNamespace(number=i, value=1.0) for i in range(3)]
     trials.append(SimpleNamespace(number=3, value=0.9))
     spec = SimpleNamespace(task_type="binary", metric="accuracy", pos_label="b")
     notes: list[str] = []
-    ordered = ensemble.surest_first(store, trials, spec, None, {}, notes)
+    ordered = ensemble.surest_first(store, trials, spec, lambda: y, notes)
     assert [t.number for t in ordered] == [1, 2, 0, 3]  # 1 and 2 tie on log loss
     assert "3 trials tie the best CV accuracy" in notes[0] and "trial 1 is the surest" \
         in notes[0]
@@ -294,7 +292,7 @@ def test_the_surest_of_tied_trials_counts_as_the_best(monkeypatch: pytest.Monkey
     for changed in ({"metric": "roc_auc"}, {"task_type": "regression", "metric": "rmse"}):
         kept = ensemble.surest_first(store, trials, SimpleNamespace(**{**vars(spec),
                                                                        **changed}),
-                                     None, {}, [])
+                                     lambda: y, [])
         assert kept is trials
 
 

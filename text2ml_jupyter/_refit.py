@@ -59,11 +59,13 @@ def refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec,
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     complete.sort(key=lambda t: t.value, reverse=spec.direction == "maximize")
     notes: list[str] = []
+    target = None
     if predictions is not None:
-        from .ensemble import surest_first
+        from .ensemble import surest_first, target_loader
 
+        target = target_loader(spec, evaluation, job)
         try:
-            complete = surest_first(predictions, complete, spec, evaluation, job, notes)
+            complete = surest_first(predictions, complete, spec, target, notes)
         except Exception:  # noqa: BLE001 - a tie-break only: the first best stays first
             pass
     scale = refit_scale(evaluation, spec.n_rows)
@@ -89,7 +91,8 @@ def refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec,
         done = refit_ensemble(predictions, complete, accepted, spec, evaluation, pool=pool,
                               job=job, budget=budget, data_name=data_name,
                               pipeline_name=pipeline_name, run_id=run_id, notes=notes,
-                              expected_refit=lambda t: expected_refit(t, scale))
+                              expected_refit=lambda t: expected_refit(t, scale),
+                              target=target)
         if done is not None:
             return done
     options.append((quickest_defaults(accepted), math.nan, None))

@@ -494,11 +494,13 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
                    accepted: dict[str, list[Any]], spec: Any, evaluation: Any, *, pool: Any,
                    job: dict[str, Any], budget: Any, data_name: str, pipeline_name: str,
                    run_id: str, expected_refit: Callable[[Any], float],
-                   notes: list[str]) -> tuple[Any, ...] | None:
+                   notes: list[str], target: Callable[[], Any] | None = None
+                   ) -> tuple[Any, ...] | None:
     """Select an ensemble from the stored validation predictions and refit its program
     on all rows, as ``_refit.refit_best`` returns it: (program, (pipeline, blob), score,
     params, notes). None when the best single pipeline should be refitted instead (one
-    member, not enough time, or a failure); ``notes`` then says why."""
+    member, not enough time, or a failure); ``notes`` then says why. ``target``: the
+    trials' target, read once for this and ``surest_first`` (``target_loader``)."""
     if store is None or not len(store) or not complete:
         return None
     best = complete[0]
@@ -510,7 +512,8 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
                 chosen = member_choices(accepted, e.params)
                 e.threshold = threshold_of(*chosen["postprocess"])
         left = budget.remaining() - _REFIT_OVERHEAD
-        selection = select(entries, _target(spec, evaluation, job), metric=spec.metric,
+        y = (target or target_loader(spec, evaluation, job))()
+        selection = select(entries, y, metric=spec.metric,
                            task_type=spec.task_type, pos_label=spec.pos_label,
                            best=(best.number, best.value),
                            seconds=lambda n: expected_refit(by_number[n]), max_seconds=left)
@@ -573,11 +576,12 @@ def refit_ensemble(store: PredictionStore | None, complete: list[Any],
 
 
 def surest_first(store: PredictionStore | None, complete: list[Any], spec: Any,
-                 evaluation: Any, job: dict[str, Any], notes: list[str]) -> list[Any]:
+                 target: Callable[[], Any], notes: list[str]) -> list[Any]:
     """``complete`` (best first), with the trials that tie the best score reordered by
     their CV log loss, surest first, when the metric counts hits (accuracy, F1): on a few
     hundred rows many trials are right on the same rows, and the earliest of them is not
-    the best of them. Unchanged otherwise, or without their kept predictions."""
+    the best of them. Unchanged otherwise, or without their kept predictions. ``target``
+    gives the trials' target (``target_loader``), read only when trials tie."""
     if store is None or len(complete) < 2 or spec.task_type == REGRESSION \
             or spec.metric not in _COUNTING:
         return complete
@@ -587,7 +591,7 @@ def surest_first(store: PredictionStore | None, complete: list[Any], spec: Any,
         return complete
     kept = _comparable(kept)
     first = kept[0]
-    y = _target(spec, evaluation, job)[first.rows]
+    y = target()[first.rows]
     log_loss = FoldScorer("log_loss", spec.task_type, y, first.sizes, first.classes,
                           spec.pos_label)
     losses = {e.number: log_loss(e.values) for e in kept}
@@ -610,10 +614,17 @@ def _describe(members: list[tuple[Any, int]], spec: Any) -> str:
     return f"{len(members)} pipelines: " + ", ".join(parts)
 
 
-def _target(spec: Any, evaluation: Any, job: dict[str, Any]) -> Any:
-    """The target the trials scored on, read from the data the caller shipped."""
-    from ._shipping import read_frame
-    from .spec import training_data
+def target_loader(spec: Any, evaluation: Any, job: dict[str, Any]) -> Callable[[], Any]:
+    """The target the trials scored on, read from the data the caller shipped on the first
+    call and kept: the tie-break and the selection both need it."""
+    from functools import cache
 
-    X, y = evaluation.sample(*training_data(spec, read_frame(job["data_path"])))
-    return y.to_numpy()
+    @cache
+    def target() -> Any:
+        from ._shipping import read_frame
+        from .spec import training_data
+
+        X, y = evaluation.sample(*training_data(spec, read_frame(job["data_path"])))
+        return y.to_numpy()
+
+    return target
