@@ -26,17 +26,9 @@ import text2ml_jupyter
 from text2ml_jupyter._ensemble_program import assemble_ensemble_program
 from text2ml_jupyter.candidates import Candidate
 from text2ml_jupyter._refit import refit_program
-from text2ml_jupyter.ensemble import (
-    RESERVE_SHARE,
-    FoldScorer,
-    PredictionStore,
-    blend_threshold,
-    caruana,
-    fold_outputs,
-    pack_predictions,
-    select,
-    threshold_of,
-)
+from text2ml_jupyter._blend_selection import FoldScorer, blend_threshold, caruana, select
+from text2ml_jupyter._prediction_store import PredictionStore, fold_outputs, pack_predictions
+from text2ml_jupyter.ensemble import RESERVE_SHARE, threshold_of
 from text2ml_jupyter.evaluation import Evaluation
 from text2ml_jupyter.metrics import get_metric
 from text2ml_jupyter.search import score_folds
@@ -318,7 +310,7 @@ def test_selection_on_a_holdout_split_within_the_time_left() -> None:
 
 
 def test_trials_keep_predictions_unless_they_score_on_a_sample() -> None:
-    from text2ml_jupyter.ensemble import enabled
+    from text2ml_jupyter._prediction_store import enabled
 
     assert enabled(Evaluation(n_splits=5, stratified=True, n_repeats=3), 800, 2)
     assert enabled(Evaluation(n_splits=3, stratified=False), 20_000, 1)

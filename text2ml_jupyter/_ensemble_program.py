@@ -18,7 +18,8 @@ from typing import Any
 
 from . import _ast_rewrite as _rw
 from . import program as _p
-from .ensemble import blend_threshold, threshold_of
+from ._blend_selection import blend_threshold
+from .ensemble import threshold_of
 from .metrics import get_metric
 from .slots import SLOTS
 

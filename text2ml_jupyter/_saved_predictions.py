@@ -1,6 +1,6 @@
 """A trial's kept validation predictions on disk, in the run folder's ``predictions/``.
 
-The ensemble selection blends the trials' validation predictions (ensemble.py), which the
+The ensemble selection blends the trials' validation predictions (_prediction_store.py), which the
 caller keeps in memory. A copy per kept trial in the run folder lets ``resume`` (a new
 session, perhaps after a kernel restart) blend the earlier session's trials with its own.
 The files hold plain arrays and a JSON header (``numpy.load`` with ``allow_pickle=False``:
@@ -24,7 +24,7 @@ _SUFFIX = ".npz"
 
 
 def save(folder: Path, number: int, payload: dict[str, Any]) -> None:
-    """Write one trial's payload (``ensemble.pack_predictions``) as ``<number>.npz``.
+    """Write one trial's payload (``_prediction_store.pack_predictions``) as ``<number>.npz``.
 
     Atomic (a temporary file, then a rename) but not flushed to disk: the search would wait
     on every trial for a copy that only spares a resume some members after a crash."""

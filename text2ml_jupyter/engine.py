@@ -293,19 +293,20 @@ def search_and_finish(study: Any, accepted: dict[str, list[Candidate]], every: l
     release_memory()  # what reading and shipping the data freed goes back before the search
 
     trial_job = {**job, "evaluation": evaluation.to_dict()}
-    from . import ensemble
+    from . import _prediction_store
     from .distributed import is_shared_study, shared_search
 
     # Not for a shared study: other processes' trials send their predictions nowhere.
     width = len(spec.classes) if spec.classes else 1
     store = None
     if not is_shared_study(study, storage) and \
-            ensemble.enabled(evaluation, spec.n_rows, width):
+            _prediction_store.enabled(evaluation, spec.n_rows, width):
         from optuna.trial import TrialState
 
         from ._saved_predictions import PREDICTIONS_DIR
 
-        store = ensemble.PredictionStore(spec.direction, folder=folder.path / PREDICTIONS_DIR)
+        store = _prediction_store.PredictionStore(spec.direction,
+                                                  folder=folder.path / PREDICTIONS_DIR)
         # a resume: the earlier sessions' trials can be members too
         store.restore(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         trial_job["keep_predictions"] = True

@@ -157,7 +157,7 @@ class Search:
         # importing what loading the fitted pipeline needs, when the caller waits to do it
         # until after the refit (engine.search_and_finish): part of the refit's reserve
         self.load_seconds = load_seconds
-        self.predictions = predictions  # ensemble.PredictionStore: validation predictions
+        self.predictions = predictions  # _prediction_store.PredictionStore: validation predictions
         # other processes add trials to this study (distributed.py): its best can change
         # between this process's own trials
         self.shared = shared
@@ -277,7 +277,7 @@ class Search:
         trial.set_user_attr("fold_scores", out["fold_scores"])
         if out.get("n_iter"):  # early-stopped boosting: the refit runs this many iterations
             trial.set_user_attr("n_iter", out["n_iter"])
-        if self.predictions is not None:  # kept here, not in the journal (ensemble.py)
+        if self.predictions is not None:  # kept here, not in the journal (_prediction_store.py)
             self.predictions.add(trial.number, out["score"], trial.params,
                                  out.get("predictions"))
         return TrialState.COMPLETE, out["score"]
@@ -454,12 +454,12 @@ def score_folds(estimator: Any, X: Any, y: Any, splits: list[Any], task: Any,
     """Fit and score a clone per fold, as ``cross_val_score`` would; after every fold but
     the last, ``should_prune(running mean, fold)`` may stop it (``{"pruned": True}``).
     With ``predictions``, the result also holds each fold's validation predictions and
-    row positions (``"predictions"``, packed small: ensemble.py).
+    row positions (``"predictions"``, packed small: _prediction_store.py).
     Also what benchmarks/overhead.py's plain Optuna loop scores with."""
     import numpy as np
     from sklearn.base import clone
 
-    from .ensemble import fold_outputs, pack_predictions
+    from ._prediction_store import fold_outputs, pack_predictions
     from .metrics import get_metric
 
     metric = get_metric(task.metric)
