@@ -89,9 +89,10 @@ class _Guard:
         """Refuse ``event`` if it is one of the forbidden ones (a watched event)."""
         if getattr(self.busy, "on", False):
             return
-        if event in _INTROSPECTION or event[:7] == "ctypes.":  # the commonest first
+        native = event[:7] == "ctypes."
+        if native or event in _INTROSPECTION:  # the commonest first
             if self._from_candidate():
-                what = "call native code through ctypes" if event.startswith("ctypes.") \
+                what = "call native code through ctypes" if native \
                     else "inspect the worker's frames or restricted attributes"
                 self.refuse(f"tried to {what} ({event}); candidates may not")
         elif event == "open":
