@@ -30,6 +30,8 @@ POSITIVE_CLASS = {"adult": ">50K"}
 MAXIMIZE = {"f1", "accuracy", "roc_auc", "r2", "balanced_accuracy"}
 MINIMIZE = {"mae", "rmse", "log_loss"}
 
+FLOOR = 0.97  # the quality target's "never below 0.97 x FLAML's score"
+
 
 def load_tasks(path: Path = TASKS_FILE) -> list[dict[str, Any]]:
     with open(path) as fh:
@@ -159,6 +161,12 @@ def at_least_as_good(metric: str, a: float | None, b: float | None,
     if direction(metric) == "maximize":
         return a >= b - tol
     return a <= b + tol
+
+
+def relative(metric: str, ours: float, theirs: float) -> float:
+    """text2ml's score as a multiple of FLAML's, above 1 when text2ml is better (for an
+    error metric the ratio is inverted, as in the README's "0.957 x FLAML" on tips)."""
+    return ours / theirs if direction(metric) == "maximize" else theirs / ours
 
 
 def fmt_score(x: float | None) -> str:

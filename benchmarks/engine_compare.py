@@ -26,8 +26,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import fmt_score, load_tasks  # noqa: E402
-from splits_table import relative  # noqa: E402
+from _common import fmt_score, load_tasks, relative  # noqa: E402
 
 Key = tuple[bool, int, str, float]  # (within_train, split seed, task, budget)
 

@@ -41,8 +41,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import (REPO, SPLIT_SEED, at_least_as_good, direction, fmt_score,  # noqa: E402
-                     load_frame, load_tasks, positive_label, score, split)
+from _common import (FLOOR, REPO, SPLIT_SEED, at_least_as_good, direction,  # noqa: E402
+                     fmt_score, load_frame, load_tasks, positive_label, relative, score,
+                     split)
 
 RESULTS_DIR = HERE / "results"
 README = HERE / "README.md"
@@ -528,17 +529,29 @@ def _cmp(metric: str, a: dict | None, b: dict | None) -> str:
     return word
 
 
+def _floor_phrase(ratios: list[tuple[float, str]], n_both: int) -> str:
+    """The target's second clause: on how many tasks text2ml scores at least FLOOR x
+    FLAML's score (a task where text2ml has no score counts as below), and the worst."""
+    if not ratios:
+        return f"text2ml ≥ {FLOOR:g} × FLAML on 0 of {n_both}"
+    worst, where = min(ratios)
+    above = sum(ratio >= FLOOR for ratio, _ in ratios)
+    return (f"text2ml ≥ {FLOOR:g} × FLAML on {above} of {n_both} "
+            f"(lowest {worst:.4f} ×, {where})")
+
+
 def render(latest: dict[tuple, dict], runs: list[dict]) -> str:
     tasks = [t for t in load_tasks() if any(k[0] == t["name"] for k in latest)]
     budgets = sorted({k[1] for k in latest})
     lines = []
     for budget in budgets:
-        get = lambda t, s: latest.get((t, budget, s))  # noqa: E731
+        get = lambda t, s, b=budget: latest.get((t, b, s))  # noqa: E731
         lines += [f"### Budget {budget:g} s", "",
                   "| task | metric | text2ml | FLAML | HGB-default | text2ml s | FLAML s | "
                   "HGB s | text2ml vs FLAML | text2ml vs HGB |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         n_ge, n_ge_hgb, n_both, n_both_hgb, n_in, n_t = 0, 0, 0, 0, 0, 0
+        ratios: list[tuple[float, str]] = []  # text2ml's score as a multiple of FLAML's
         for t in tasks:
             name, metric = t["name"], t["metric"]
             t2, fl, hg = get(name, "text2ml"), get(name, "flaml"), get(name, "hgb")
@@ -555,6 +568,8 @@ def render(latest: dict[tuple, dict], runs: list[dict]) -> str:
             if fl and fl.get("score") is not None:
                 n_both += 1
                 n_ge += bool(ge)
+                if t2 and t2.get("score") is not None:
+                    ratios.append((relative(metric, t2["score"], fl["score"]), name))
             ge_h = at_least_as_good(metric, (t2 or {}).get("score"), (hg or {}).get("score"))
             if hg and hg.get("score") is not None:
                 n_both_hgb += 1
@@ -564,6 +579,7 @@ def render(latest: dict[tuple, dict], runs: list[dict]) -> str:
                 n_in += bool(t2.get("within_budget"))
         if n_t:  # a text2ml call that failed counts as not at least as good
             lines += ["", f"**text2ml ≥ FLAML on {n_ge} of {n_both} at {budget:g} s**; "
+                      f"{_floor_phrase(ratios, n_both)}; "
                       f"text2ml ≥ HGB-default on {n_ge_hgb} of {n_both_hgb}; "
                       f"text2ml within 1.1 × budget on {n_in} of {n_t}.", ""]
         else:

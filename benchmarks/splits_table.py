@@ -21,15 +21,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import at_least_as_good, direction, fmt_score, load_tasks  # noqa: E402
-
-FLOOR = 0.97  # the target's "never below 0.97 x FLAML's score"
-
-
-def relative(metric: str, ours: float, theirs: float) -> float:
-    """text2ml's score as a multiple of FLAML's, above 1 when text2ml is better (for an
-    error metric the ratio is inverted, as in the README's "0.957 x FLAML" on tips)."""
-    return ours / theirs if direction(metric) == "maximize" else theirs / ours
+from _common import (FLOOR, at_least_as_good, fmt_score, load_tasks,  # noqa: E402
+                     relative)
 
 
 def collect(files: list[Path], budget: float) -> dict[int, dict[tuple[str, str], dict]]:
