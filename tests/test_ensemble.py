@@ -751,3 +751,52 @@ def test_the_search_reserves_refit_time_for_an_ensembles_members(direction: str)
     search._update_reserve()
     assert short.reserve == pytest.approx(
         expected_refit_seconds(3.0, 1.25) + RESERVE_SHARE * 25.0 + 0.5)
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_a_best_trial_too_slow_to_refit_leaves_the_reserve_to_the_one_refitted(
+        direction: str) -> None:
+    """The reserve is at most half the budget. When the best trial's refit needs more, it
+    can never be refitted, so the search keeps time only for the trial the refit takes
+    instead, and goes on: it does not stop at half the budget for a refit that won't
+    happen (diamonds at 30 s ended at 0.66 x its budget)."""
+    import optuna
+
+    from text2ml_jupyter._refit import refit_in_time
+    from text2ml_jupyter.search import Budget, Search, create_study, expected_refit_seconds
+
+    study = create_study(direction=direction, seed=0)
+    ranks = [1.0, 2.0, 3.0, 4.0] if direction == "minimize" else [4.0, 3.0, 2.0, 1.0]
+    # best first: a blend too slow for half of 30 s, a boosting model, a forest, a ridge
+    for model, value, fit in zip(["blend", "boosting", "forest", "ridge"], ranks,
+                                 [12.0, 2.0, 3.0, 0.2], strict=True):
+        study.add_trial(optuna.trial.create_trial(
+            params={"model": model},
+            distributions={"model": optuna.distributions.CategoricalDistribution(
+                ["blend", "boosting", "forest", "ridge"])},
+            value=value, user_attrs={"fit_seconds": fit}))
+    pool = SimpleNamespace(start_seconds=1.0)
+    budget = Budget(30.0)
+    refit = lambda fit: expected_refit_seconds(fit, 1.25)  # noqa: E731
+    assert refit(12.0) + 1.5 > 15.0  # the blend's refit does not fit in half the budget
+    Search(study, pool, {}, job={}, budget=budget, refit_scale=1.25)._update_reserve()
+    assert budget.reserve == pytest.approx(refit(2.0) + 1.5)  # the boosting model's
+    assert budget.reserve < 15.0
+    # with that much time left, the refit takes that very trial
+    notes: list[str] = []
+    chosen = refit_in_time(study.trials, Budget(budget.reserve), 1.25, notes)
+    assert chosen[0].params["model"] == "boosting"
+    assert "trial 1's" in notes[0]
+    # an ensemble's members: the other models' best trials, within their share
+    Search(study, pool, {}, job={}, budget=budget, refit_scale=1.25,
+           predictions=object())._update_reserve()
+    assert budget.reserve == pytest.approx(
+        refit(2.0) + min(refit(12.0) + refit(3.0) + refit(0.2), RESERVE_SHARE * 30) + 1.5)
+    # a shorter budget: only the ridge fits in half of it (at least 2 s are kept)
+    short = Budget(8.0)
+    Search(study, pool, {}, job={}, budget=short, refit_scale=1.25)._update_reserve()
+    assert refit(0.2) + 1.5 < 2.0 and short.reserve == pytest.approx(2.0)
+    # no trial fits: the reserve stays at its cap, as before
+    shortest = Budget(2.5)
+    Search(study, pool, {}, job={}, budget=shortest, refit_scale=1.25)._update_reserve()
+    assert shortest.reserve == pytest.approx(1.25)

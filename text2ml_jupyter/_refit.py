@@ -28,7 +28,8 @@ from .candidates import Candidate
 from .errors import CandidateError, Text2MLError
 from .evaluation import Evaluation
 from .sandbox import WorkerPool
-from .search import Budget, expected_refit_seconds, quickest_defaults, release_memory
+from .search import (REFIT_CHOICES, Budget, expected_refit_seconds, quickest_defaults,
+                     release_memory)
 from .spec import TaskSpec
 
 # The worker call that fits a program on all rows (ensemble.py makes it too).
@@ -69,7 +70,7 @@ def refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec,
         except Exception:  # noqa: BLE001 - a tie-break only: the first best stays first
             pass
     scale = refit_scale(evaluation, spec.n_rows)
-    ranked = refit_in_time(complete[:10], budget, scale, notes)
+    ranked = refit_in_time(complete[:REFIT_CHOICES], budget, scale, notes)
     options: list[tuple[dict[str, Any], float, int | None]] = [
         (t.params, t.value, t.user_attrs.get("n_iter")) for t in ranked[:3]]
     rows_path = job["refit_data_path"]

@@ -28,6 +28,7 @@ _EVALUATE = "text2ml_jupyter.search:evaluate_trial"
 _SUGGEST_METHODS = ("suggest_float", "suggest_int", "suggest_categorical")
 # how often a shared study is re-read for a new best (a query of the storage each time)
 _RESERVE_REREAD_SECONDS = 2.0
+REFIT_CHOICES = 10  # the refit takes the best of the ten best trials whose refit fits
 
 
 @dataclass
@@ -349,30 +350,44 @@ class Search:
     def _update_reserve(self) -> None:
         """Keep enough time for refitting the best pipeline on all rows; with an ensemble
         possible, also for the best trial of each other model (its members come from
-        those), up to a share of the budget (ensemble.RESERVE_SHARE)."""
+        those), up to a share of the budget (ensemble.RESERVE_SHARE). The reserve is at
+        most half the budget. A best trial whose refit needs more can never be refitted,
+        so the reserve is kept for the trial the refit takes instead (``_refit``: the
+        best of the ten best whose refit fits), and the search goes on meanwhile."""
         try:
             best = self.study.best_trial
         except ValueError:
             return
-        expected = self._refit_seconds(best)
-        if self.predictions is not None:
-            from optuna.trial import TrialState
-
-            from .ensemble import RESERVE_SHARE
-
-            sign = 1.0 if self.study.direction.name == "MAXIMIZE" else -1.0
-            per_model: dict[Any, Any] = {}
-            for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-                model = trial.params.get("model")
-                if model not in per_model or sign * trial.value > sign * per_model[model].value:
-                    per_model[model] = trial
-            others = sum(self._refit_seconds(t) for model, t in per_model.items()
-                         if model != best.params.get("model"))
-            expected += min(others, RESERVE_SHARE * self.budget.seconds)
         # the fit on all rows, building the program and shipping (and perhaps importing what
         # loads) the fitted pipeline, and starting a worker if the search had to stop them all
         overhead = 0.5 + self.pool.start_seconds + self.load_seconds
-        self.budget.reserve = min(max(2.0, expected + overhead), 0.5 * self.budget.seconds)
+        cap = 0.5 * self.budget.seconds
+        complete = None
+        if self._refit_seconds(best) + overhead > cap:
+            complete = self._complete()
+            best = next((t for t in self._ranked(complete)[:REFIT_CHOICES]
+                         if self._refit_seconds(t) + overhead <= cap), best)
+        expected = self._refit_seconds(best)
+        if self.predictions is not None:
+            from .ensemble import RESERVE_SHARE
+
+            per_model: dict[Any, Any] = {}
+            for trial in self._ranked(complete or self._complete()):
+                per_model.setdefault(trial.params.get("model"), trial)
+            others = sum(self._refit_seconds(t) for model, t in per_model.items()
+                         if model != best.params.get("model"))
+            expected += min(others, RESERVE_SHARE * self.budget.seconds)
+        self.budget.reserve = min(max(2.0, expected + overhead), cap)
+
+    def _complete(self) -> list[Any]:
+        from optuna.trial import TrialState
+
+        return self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+    def _ranked(self, trials: list[Any]) -> list[Any]:
+        """Best first; ties in trial order, as ``study.best_trial``."""
+        sign = 1.0 if self.study.direction.name == "MAXIMIZE" else -1.0
+        return sorted(trials, key=lambda t: -sign * t.value)
 
     def _refresh_reserve(self) -> None:
         """In a shared study, another process's trial can become the best while this
