@@ -229,7 +229,7 @@ def test_first_pipeline_phases_read_the_engine_clock():
     assert first_pipeline.phases({"events": []})["first_complete"] is None
 
 
-def test_the_split_is_the_protocols(monkeypatch):
+def test_the_split_is_the_protocols():
     frame = pd.DataFrame({"x": range(40), "y": ["a", "b"] * 20})
     task = {"target": "y", "type": "binary"}
     train, test = _common.split(task, frame)
