@@ -29,7 +29,7 @@ from .errors import CandidateError, Text2MLError
 from .evaluation import Evaluation
 from .sandbox import WorkerPool
 from .search import (REFIT_CHOICES, Budget, expected_refit_seconds, quickest_defaults,
-                     release_memory)
+                     ranked_trials, release_memory)
 from .spec import TaskSpec
 
 # The worker call that fits a program on all rows (ensemble.py makes it too).
@@ -53,12 +53,9 @@ def refit_best(study: Any, accepted: dict[str, list[Candidate]], spec: TaskSpec,
     fails, fall back to the next best trials, then to the default combination. With the
     trials' validation ``predictions`` (trials scored on all rows), first an ensemble
     (ensemble.py)."""
-    from optuna.trial import TrialState
-
     from .program import assemble_program
 
-    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
-    complete.sort(key=lambda t: t.value, reverse=spec.direction == "maximize")
+    complete = ranked_trials(study)
     notes: list[str] = []
     target = None
     if predictions is not None:

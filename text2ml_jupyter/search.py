@@ -75,6 +75,17 @@ def create_study(*, direction: str, seed: int, storage: Any = None,
                                load_if_exists=load_if_exists)
 
 
+def ranked_trials(study: Any) -> list[Any]:
+    """The study's complete trials, best first (ties in trial order, as
+    ``study.best_trial``): the order the refit takes them in (``_refit.refit_best``), which
+    the search's refit reserve mirrors."""
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return sorted(complete, key=lambda t: t.value,
+                  reverse=study.direction.name == "MAXIMIZE")  # stable, reversed too
+
+
 def expected_refit_seconds(fit_seconds: float, scale: float, *,
                            boosting: bool = False) -> float:
     """The fit on all rows from one fold's fit: ``scale`` times the rows, and a margin, as
@@ -362,32 +373,24 @@ class Search:
         # loads) the fitted pipeline, and starting a worker if the search had to stop them all
         overhead = 0.5 + self.pool.start_seconds + self.load_seconds
         cap = 0.5 * self.budget.seconds
-        complete = None
+        ranked = None  # read from the study only when needed (a shared one: a query)
         if self._refit_seconds(best) + overhead > cap:
-            complete = self._complete()
-            best = next((t for t in self._ranked(complete)[:REFIT_CHOICES]
+            ranked = ranked_trials(self.study)
+            best = next((t for t in ranked[:REFIT_CHOICES]
                          if self._refit_seconds(t) + overhead <= cap), best)
         expected = self._refit_seconds(best)
         if self.predictions is not None:
             from .ensemble import RESERVE_SHARE
 
+            if ranked is None:
+                ranked = ranked_trials(self.study)
             per_model: dict[Any, Any] = {}
-            for trial in self._ranked(complete or self._complete()):
+            for trial in ranked:
                 per_model.setdefault(trial.params.get("model"), trial)
             others = sum(self._refit_seconds(t) for model, t in per_model.items()
                          if model != best.params.get("model"))
             expected += min(others, RESERVE_SHARE * self.budget.seconds)
         self.budget.reserve = min(max(2.0, expected + overhead), cap)
-
-    def _complete(self) -> list[Any]:
-        from optuna.trial import TrialState
-
-        return self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-
-    def _ranked(self, trials: list[Any]) -> list[Any]:
-        """Best first; ties in trial order, as ``study.best_trial``."""
-        sign = 1.0 if self.study.direction.name == "MAXIMIZE" else -1.0
-        return sorted(trials, key=lambda t: -sign * t.value)
 
     def _refresh_reserve(self) -> None:
         """In a shared study, another process's trial can become the best while this
