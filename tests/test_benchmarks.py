@@ -1,6 +1,6 @@
 """The benchmark harness's own arithmetic: the shared scoring, the paired bootstrap, the
-"text2ml ≥ FLAML" and "≥ 0.97 × FLAML" counts of the README's tables, and the phases of a
-first-pipeline record. The published figures come from these functions, so they are tested
+"text2ml ≥ FLAML" and "≥ 0.97 × FLAML" counts of the README's tables, the phases of a
+first-pipeline record and subagging.py's averaging. The published figures come from these functions, so they are tested
 like the package; the benchmark runs themselves are not (they need ../shared and minutes).
 """
 
@@ -238,3 +238,28 @@ def test_the_split_is_the_protocols():
     assert test["y"].value_counts().to_dict() == {"a": 5, "b": 5}  # stratified
     other, _ = _common.split(task, frame, seed=1)
     assert not other.index.equals(train.index)
+
+
+def test_subagging_averages_fits_on_subsamples_and_keeps_dataframes():
+    import subagging
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=50), "c": rng.choice(["a", "b"], size=50)})
+    y = pd.Series(3 * X["x"] + (X["c"] == "a") + rng.normal(scale=0.1, size=50))
+    columns = ColumnTransformer([("c", OneHotEncoder(), ["c"])], remainder="passthrough")
+    bagged = subagging.subagged(make_pipeline(columns, LinearRegression()), False).fit(X, y)
+    assert len(bagged.fits_) == subagging.N_FITS
+    fits = np.array([f.predict(X) for f in bagged.fits_])
+    assert not np.allclose(fits[0], fits[1])  # different rows, different fits
+    np.testing.assert_allclose(bagged.predict(X), fits.mean(axis=0))
+
+    labels = pd.Series(np.where(X["x"] > 0, "yes", "no"))
+    voted = subagging.subagged(make_pipeline(columns, LogisticRegression()), True).fit(X, labels)
+    proba = np.mean([f.predict_proba(X) for f in voted.fits_], axis=0)
+    np.testing.assert_allclose(voted.predict_proba(X), proba)
+    assert list(voted.predict(X)) == list(voted.classes_[proba.argmax(axis=1)])
+    assert voted.score(X, labels) > 0.8  # a classifier: score is accuracy
