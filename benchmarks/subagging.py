@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _perf_common as perf  # noqa: E402
@@ -32,47 +33,59 @@ from _common import is_classification, load_tasks, positive_label, score  # noqa
 N_FITS, FRACTION, CV_SEED = 10, 0.8, 7
 
 
-def subagged(estimator: Any, classification: bool) -> Any:
+class _Subagged(BaseEstimator):
     """``estimator`` fitted on ``N_FITS`` subsamples, predictions averaged; DataFrames are
     passed through as they are (scikit-learn's Bagging* estimators turn them into arrays,
     which a ColumnTransformer selecting columns by name cannot take)."""
-    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 
-    class _Subagged(BaseEstimator):
-        def __init__(self, estimator: Any = None) -> None:
-            self.estimator = estimator
+    def __init__(self, estimator: Any = None) -> None:
+        self.estimator = estimator
 
-        def fit(self, X: pd.DataFrame, y: pd.Series) -> _Subagged:
-            rng = np.random.default_rng(0)
-            size = int(FRACTION * len(X))
-            self.fits_ = []
-            for _ in range(N_FITS):
-                rows = rng.choice(len(X), size, replace=False)
-                self.fits_.append(clone(self.estimator).fit(X.iloc[rows], y.iloc[rows]))
-            self.classes_ = getattr(self.fits_[0], "classes_", None)
-            return self
+    def fit(self, X: pd.DataFrame, y: pd.Series) -> _Subagged:
+        rng = np.random.default_rng(0)
+        size = int(FRACTION * len(X))
+        self.fits_ = []
+        for _ in range(N_FITS):
+            rows = rng.choice(len(X), size, replace=False)
+            self.fits_.append(clone(self.estimator).fit(X.iloc[rows], y.iloc[rows]))
+        return self
 
-        def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-            return np.mean([f.predict_proba(X) for f in self.fits_], axis=0)
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.mean([f.predict(X) for f in self.fits_], axis=0)
 
-        def predict(self, X: pd.DataFrame) -> np.ndarray:
-            if classification:
-                return self.classes_[self.predict_proba(X).argmax(axis=1)]
-            return np.mean([f.predict(X) for f in self.fits_], axis=0)
 
-    mixin = ClassifierMixin if classification else RegressorMixin
-    return type("Subagged", (mixin, _Subagged), {})(clone(estimator))
+class _SubaggedClassifier(ClassifierMixin, _Subagged):
+    """Probabilities averaged; the class with the highest mean probability is predicted."""
+
+    def fit(self, X: pd.DataFrame, y: pd.Series) -> _SubaggedClassifier:
+        super().fit(X, y)
+        self.classes_ = self.fits_[0].classes_
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return np.mean([f.predict_proba(X) for f in self.fits_], axis=0)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+class _SubaggedRegressor(RegressorMixin, _Subagged):
+    pass
+
+
+def subagged(estimator: Any, classification: bool) -> _Subagged:
+    """An unfitted subagging of ``estimator`` (a copy of it)."""
+    return (_SubaggedClassifier if classification else _SubaggedRegressor)(clone(estimator))
 
 
 def cv_score(task: dict[str, Any], estimator: Any, X: pd.DataFrame, y: pd.Series) -> float:
     """The task's metric (benchmarks' own ``score``), mean over the folds."""
-    from sklearn.base import clone
     from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
     classification = is_classification(task)
     splitter = (RepeatedStratifiedKFold if classification else RepeatedKFold)(
         n_splits=5, n_repeats=2, random_state=CV_SEED)
-    pos = positive_label(task, y) if task["type"] == "binary" else None
+    pos = positive_label(task, y)
     scores = []
     for fit_rows, test_rows in splitter.split(X, y):
         fitted = clone(estimator).fit(X.iloc[fit_rows], y.iloc[fit_rows])

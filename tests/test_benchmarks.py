@@ -1,7 +1,8 @@
 """The benchmark harness's own arithmetic: the shared scoring, the paired bootstrap, the
 "text2ml ≥ FLAML" and "≥ 0.97 × FLAML" counts of the README's tables, the phases of a
-first-pipeline record and subagging.py's averaging. The published figures come from these functions, so they are tested
-like the package; the benchmark runs themselves are not (they need ../shared and minutes).
+first-pipeline record and subagging.py's averaging. The published figures come from these
+functions, so they are tested like the package; the benchmark runs themselves are not (they
+need ../shared and minutes).
 """
 
 from __future__ import annotations
