@@ -567,7 +567,7 @@ def run_cprofile(prep: dict[str, Any], work: Path) -> dict[str, Any]:
         pool.close()
     stats = pstats.Stats(profiler)
     rows = []
-    for (filename, line, function), (cc, nc, tt, ct, _) in stats.stats.items():
+    for (filename, line, function), (_cc, nc, tt, ct, _) in stats.stats.items():
         rows.append({"function": f"{Path(filename).name}:{line}:{function}",
                      "calls": nc, "tottime": tt, "cumtime": ct})
     return {"wall": wall,

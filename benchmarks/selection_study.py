@@ -612,7 +612,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, budget, work in sources:
         results_id = args.results_id or (work.name.split("-")[2] if work else None)
         recs, rec_work = recorded_records(budget, results_id)
-        block = {"label": f"{label}, budget {budget:g} s (FLAML: results {results_id or DEFAULT_RESULTS.get(budget)})",
+        flaml_results = results_id or DEFAULT_RESULTS.get(budget)
+        block = {"label": f"{label}, budget {budget:g} s (FLAML: results {flaml_results})",
                  "budget": budget, "source": label, "tasks": []}
         report["blocks"].append(block)
         for name in args.tasks:

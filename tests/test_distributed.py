@@ -458,7 +458,7 @@ def test_a_notebook_run_and_two_workers_share_one_postgresql_study(
     assert codes == [0, 0], outputs
     worker_ids = [re.search(r"^text2ml worker (\S+): waiting up to 300 s for study "
                             f"'{study_name}'", out, re.M).group(1) for out in outputs]
-    for worker, out in zip(worker_ids, outputs):  # the one-line summary
+    for worker, out in zip(worker_ids, outputs, strict=True):  # the one-line summary
         assert re.search(f"^text2ml worker {re.escape(worker)}: \\d+ trials? for study "
                          f"'{study_name}'.*; best of the study: ", out, re.M), out
 

@@ -597,7 +597,7 @@ def test_magic_run_resume_show_export(shell: InteractiveShell, titanic_df: pd.Da
     nb = nbformat.read(tmp_path / "out" / "model.ipynb", as_version=4)
     nbformat.validate(nb)
     assert len(nb.cells) == len(again.cells)
-    for nb_cell, cell in zip(nb.cells, again.cells):
+    for nb_cell, cell in zip(nb.cells, again.cells, strict=True):
         meta = nb_cell.metadata["text2ml"]
         assert meta["run"] == again.run_id and meta["role"] == cell.role
         assert meta["anchor"] == "anchor-1" and meta["digest"] == digest(nb_cell.source)

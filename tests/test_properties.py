@@ -75,7 +75,8 @@ def _values(kind: str, n: int, rng: np.random.Generator) -> Any:
                 + pd.to_timedelta(rng.integers(0, 9000, n), unit="h"))
     if kind == "date_text":  # dates as a CSV holds them
         return np.array([f"2021-{m:02d}-{d:02d}" for m, d in zip(rng.integers(1, 13, n),
-                                                                 rng.integers(1, 29, n))],
+                                                                 rng.integers(1, 29, n),
+                                                                 strict=True)],
                         dtype=object)
     if kind == "timedelta":
         return pd.to_timedelta(rng.integers(0, 300, n), unit="min")

@@ -57,7 +57,7 @@ def test_cell_payloads_carry_metadata_and_digest_of_stripped_source() -> None:
     cells = _cells("one")
     payloads = cell_payloads(cells, run_id="run-1", anchor="anchor-a")
     assert [p["cell_type"] for p in payloads] == ["markdown", "code", "code", "code"]
-    for cell, payload in zip(cells, payloads):
+    for cell, payload in zip(cells, payloads, strict=True):
         assert payload["source"] == cell.source.rstrip("\n")
         meta = payload["metadata"]["text2ml"]
         assert meta == {"run": "run-1", "role": cell.role, "anchor": "anchor-a",

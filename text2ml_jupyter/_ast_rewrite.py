@@ -21,6 +21,7 @@ import re
 import tokenize
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, NamedTuple
 
 from ._syntax import parse_source
@@ -80,7 +81,7 @@ Edit = tuple[int, int, str]  # (start, end, replacement)
 def _apply(source: str, edits: Iterable[Edit]) -> str:
     """Splice non-overlapping edits into ``source`` (insertions have start == end)."""
     ordered = sorted(edits, key=lambda e: (e[0], e[1]))
-    for (s1, e1, _), (s2, _, _) in zip(ordered, ordered[1:]):
+    for (s1, e1, _), (s2, _, _) in pairwise(ordered):
         if s2 < e1:
             raise ValueError(f"internal error: overlapping source edits at offsets {s1} and {s2}")
     parts, last = [], 0
@@ -183,7 +184,7 @@ class _Suggest:
 
 def _parse_suggest(call: ast.Call, method: str, text: _Text) -> _Suggest:
     kind, positional = _SUGGEST[method]
-    args: dict[str, ast.expr] = dict(zip(positional, call.args))
+    args: dict[str, ast.expr] = dict(zip(positional, call.args, strict=False))
     args.update({k.arg: k.value for k in call.keywords if k.arg})
     where = f"line {call.lineno}: {text.segment(call)!r}"
     name_node = args.get("name")
@@ -239,7 +240,7 @@ def _signature_items(fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
     a = fn.args
     positional = a.posonlyargs + a.args
     defaults: dict[int, ast.expr] = dict(zip(range(len(positional) - len(a.defaults),
-                                                   len(positional)), a.defaults))
+                                                   len(positional)), a.defaults, strict=True))
     items: list[tuple[str, int, int]] = []
     for i, arg in enumerate(positional):
         start, end = text.span(arg)
@@ -251,7 +252,7 @@ def _signature_items(fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
             start, end = text.span(arg)
             star = text.source.rfind(stars, 0, start)
             items.append((stars + arg.arg, star if star >= 0 else start, end))
-    for arg, default in zip(a.kwonlyargs, a.kw_defaults):
+    for arg, default in zip(a.kwonlyargs, a.kw_defaults, strict=True):
         start, end = text.span(arg)
         if default is not None:
             end = max(end, text.span(default)[1])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 from collections.abc import Callable, Iterable, Sequence
 
@@ -176,7 +177,7 @@ class ParsedText:
                 j -= 1
             if j < 0 or i - j > 5 or self.zones[j] == TARGET_ZONE:
                 continue
-            name = [s for s, t in zip(self.stems[j + 1:i], self.tokens[j + 1:i])
+            name = [s for s, t in zip(self.stems[j + 1:i], self.tokens[j + 1:i], strict=True)
                     if t not in ("the", "a", "an")]
             if name:
                 found.append(tuple(_content(name)))
@@ -186,7 +187,7 @@ class ParsedText:
         """The words after the first 'predict / whether / how much...' cue, up to the next
         zone: what the text asks to predict, for messages when no column matches."""
         found: list[str] = []
-        for token, zone in zip(self.tokens, self.zones):
+        for token, zone in zip(self.tokens, self.zones, strict=True):
             if zone == TARGET_ZONE:
                 if token not in _TARGET_CUE_WORDS and token not in STOPWORDS:
                     found.append(token)
@@ -228,7 +229,7 @@ class ParsedText:
                          else "mention", " ".join(self.tokens[pos:pos + len(stems)]))
         joined = "".join(raw)
         if len(joined) >= 4:  # 'saleprice' written as 'sale price', 'SalePrice' as 'saleprice'
-            for pos, zone in self._joined_hits(joined):
+            for _pos, zone in self._joined_hits(joined):
                 if zone == INPUT_ZONE:
                     penalty = 8.0
                 else:
@@ -248,8 +249,8 @@ class ParsedText:
                         consider(5.0, "synonym", self.tokens[pos])
         if len(stems) > 1:
             for zone, weight in ((TARGET_ZONE, 6.0), (OTHER_ZONE, 2.5)):
-                present = {s for s, z in zip(self.stems, self.zones) if z == zone}
-                hit = [w for w, s in zip(content, stems) if s in present]
+                present = {s for s, z in zip(self.stems, self.zones, strict=True) if z == zone}
+                hit = [w for w, s in zip(content, stems, strict=True) if s in present]
                 consider(weight * len(hit) / len(stems), "overlap", " ".join(hit))
         if tuple(stems) in self.input_locations:
             penalty = 8.0
@@ -396,9 +397,9 @@ def task_hint(parsed: ParsedText, metric_name: str | None,
     """'classification', 'regression' or None, from cue words and the metric named."""
     norm = " ".join(parsed.tokens)
     cls = sum(w for cue, w in _CLASSIFICATION_CUES.items() if cue in parsed.tokens)
-    cls += 2 if (("is", "it") in zip(parsed.tokens, parsed.tokens[1:])) else 0
+    cls += 2 if (("is", "it") in pairwise(parsed.tokens)) else 0
     reg = sum(2 for p in _REGRESSION_PHRASES if re.search(rf"\b{p}\b", norm))
-    target_stems = {s for s, z in zip(parsed.stems, parsed.zones) if z == TARGET_ZONE}
+    target_stems = {s for s, z in zip(parsed.stems, parsed.zones, strict=True) if z == TARGET_ZONE}
     reg += sum(w for cue, w in _REGRESSION_CUES.items()
                if stem(cue) in target_stems or (w == 2 and cue in parsed.tokens))
     if metric_name is not None:

@@ -42,7 +42,7 @@ def execute_command(options: ExecuteOptions) -> int:
     from .notebook.writeback import describe
 
     done = execute_notebook(options.notebook, options.out, timeout=options.timeout)
-    for summary, applied in zip(done.summaries, done.insertions):
+    for summary, applied in zip(done.summaries, done.insertions, strict=True):
         print(summary.strip(), flush=True)
         print(describe(applied), flush=True)
     print(f"Executed notebook: {done.path} ({done.n_cells} cells)", flush=True)

@@ -338,7 +338,7 @@ class Text2ML(Magics):
                 cells = with_extra(result.cells, last.extra_cells)
                 nb = cells_to_notebook(cells, run_id=result.run_id)
                 for nb_cell, payload in zip(nb.cells, cell_payloads(
-                        cells, run_id=result.run_id, anchor=last.anchor)):
+                        cells, run_id=result.run_id, anchor=last.anchor), strict=True):
                     nb_cell.metadata = payload["metadata"]
                 write_notebook(nb, path)
             else:

@@ -90,7 +90,7 @@ def _split_on_names(code: str) -> list[str]:
         return [code]
     if starts[0] != 0:
         starts[0] = 0  # imports above the first header belong to the first candidate
-    return [code[a:b].strip("\n") for a, b in zip(starts, [*starts[1:], len(code)])]
+    return [code[a:b].strip("\n") for a, b in zip(starts, [*starts[1:], len(code)], strict=True)]
 
 
 def _longest_parsing_prefix(code: str) -> str:
