@@ -11,7 +11,7 @@ A rule with several replies answers one per matching call and repeats its last r
 A request no rule matches gets a 500 (not retried) naming the problem, so a test fails
 loudly. Every request is recorded (path, headers, JSON body) in ``llm_server.requests``.
 
-Use the ``llm_server`` fixture (import it into a test module or conftest).
+The ``llm_server`` fixture (in ``conftest.py``) starts one per test and stops it after.
 """
 
 from __future__ import annotations
@@ -19,12 +19,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import pytest
 
 
 @dataclass
@@ -224,13 +221,3 @@ def _handler_for(server: ScriptedLLMServer) -> type[BaseHTTPRequestHandler]:
                 pass  # the client gave up (its timeout): nothing to answer
 
     return Handler
-
-
-@pytest.fixture
-def llm_server() -> Iterator[ScriptedLLMServer]:
-    """A running scripted server; ``.base_url``, ``.script(...)``, ``.requests``."""
-    server = ScriptedLLMServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()

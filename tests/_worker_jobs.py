@@ -53,7 +53,7 @@ def memo_counts(context, paths):
     for path in paths:
         for _ in range(2):
             context.load(path)
-            context.memo("rows", lambda: calls.append(path) or len(context.load(path)))
+            context.memo("rows", lambda path=path: calls.append(path) or len(context.load(path)))
     return calls
 
 

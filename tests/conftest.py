@@ -1,11 +1,14 @@
-"""Shared fixtures: the repository's paths, the shipped Titanic data, a run folder."""
+"""Shared fixtures: the repository's paths, the shipped Titanic data, a run folder, the
+scripted OpenAI-compatible server."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from _llm_server import ScriptedLLMServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TITANIC_CSV = REPO_ROOT / "notebooks" / "data" / "titanic.csv"
@@ -50,3 +53,13 @@ def make_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / ".ipython"))
     yield new_shell
     InteractiveShell.clear_instance()
+
+
+@pytest.fixture
+def llm_server() -> Iterator[ScriptedLLMServer]:
+    """A running scripted server; ``.base_url``, ``.script(...)``, ``.requests``."""
+    server = ScriptedLLMServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

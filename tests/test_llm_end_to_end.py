@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from _llm_server import Reply, ScriptedLLMServer, llm_server  # noqa: F401 - the fixture
+from _llm_server import Reply, ScriptedLLMServer
 
 import text2ml_jupyter
 from text2ml_jupyter import cli

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _llm_server import Reply, ScriptedLLMServer, llm_server  # noqa: F401 - the fixture
+from _llm_server import Reply, ScriptedLLMServer
 
 from text2ml_jupyter.candidates import FAILED, PENDING, Candidate
 from text2ml_jupyter.errors import Text2MLError
