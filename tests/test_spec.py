@@ -496,8 +496,9 @@ def test_text_helpers() -> None:
     assert name_words("PassengerId") == ["passenger", "id"]
     parsed = ParsedText("Using age, predict survival; the name is in the name column.")
     assert parsed.input_locations == [(stem("name"),)]
-    assert dict(zip(parsed.tokens, parsed.zones, strict=True))["age"] == "input"
-    assert dict(zip(parsed.tokens, parsed.zones, strict=True))["survival"] == "target"
+    zones = dict(zip(parsed.tokens, parsed.zones, strict=True))
+    assert zones["age"] == "input"
+    assert zones["survival"] == "target"
 
 
 def test_roles_override_keeps_a_leakage_suspect(titanic: pd.DataFrame) -> None:

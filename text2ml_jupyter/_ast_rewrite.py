@@ -239,8 +239,9 @@ def _signature_items(fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
     """(parameter name, start, end) for each parameter, its default included."""
     a = fn.args
     positional = a.posonlyargs + a.args
-    defaults: dict[int, ast.expr] = dict(zip(range(len(positional) - len(a.defaults),
-                                                   len(positional)), a.defaults, strict=True))
+    # Defaults belong to the last positional parameters.
+    defaults: dict[int, ast.expr] = dict(enumerate(a.defaults,
+                                                   start=len(positional) - len(a.defaults)))
     items: list[tuple[str, int, int]] = []
     for i, arg in enumerate(positional):
         start, end = text.span(arg)

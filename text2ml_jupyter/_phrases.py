@@ -229,7 +229,7 @@ class ParsedText:
                          else "mention", " ".join(self.tokens[pos:pos + len(stems)]))
         joined = "".join(raw)
         if len(joined) >= 4:  # 'saleprice' written as 'sale price', 'SalePrice' as 'saleprice'
-            for _pos, zone in self._joined_hits(joined):
+            for zone in self._joined_zones(joined):
                 if zone == INPUT_ZONE:
                     penalty = 8.0
                 else:
@@ -257,12 +257,13 @@ class ParsedText:
         best.input_penalty = penalty
         return best
 
-    def _joined_hits(self, joined: str) -> Iterable[tuple[int, str]]:
+    def _joined_zones(self, joined: str) -> Iterable[str]:
+        """The zone of every run of 1-3 tokens that glued together spells ``joined``."""
         for n in (1, 2, 3):
             for i in range(len(self.tokens) - n + 1):
                 glued = "".join(self.tokens[i:i + n])
                 if glued == joined or stem(glued) == stem(joined):
-                    yield i, self.zones[i]
+                    yield self.zones[i]
 
     def _initials(self, acronym: str) -> Iterable[tuple[str, str]]:
         n = len(acronym)

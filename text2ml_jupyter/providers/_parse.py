@@ -17,6 +17,7 @@ import json
 import keyword
 import re
 import textwrap
+from itertools import pairwise
 from typing import Any
 
 from .._syntax import parse_source
@@ -90,7 +91,7 @@ def _split_on_names(code: str) -> list[str]:
         return [code]
     if starts[0] != 0:
         starts[0] = 0  # imports above the first header belong to the first candidate
-    return [code[a:b].strip("\n") for a, b in zip(starts, [*starts[1:], len(code)], strict=True)]
+    return [code[a:b].strip("\n") for a, b in pairwise([*starts, len(code)])]
 
 
 def _longest_parsing_prefix(code: str) -> str:
