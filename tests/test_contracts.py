@@ -83,11 +83,15 @@ def test_f1_uses_the_positive_label():
 
 def test_evaluation_by_size():
     budget = {"classification": True, "time_budget": 60}
-    small = choose_evaluation(pd.Series([0, 1] * 100), **budget)
+    tiny = choose_evaluation(pd.Series([0, 1] * 125), **budget)
+    assert (tiny.n_splits, tiny.n_repeats, tiny.holdout) == (5, 5, False)
+    assert len(list(tiny.splitter().split(np.zeros(250), np.arange(250) % 2))) == 25
+    small = choose_evaluation(pd.Series(np.arange(251) % 2), **budget)
     assert (small.n_splits, small.n_repeats, small.holdout) == (5, 3, False)
     assert isinstance(small.splitter(), RepeatedStratifiedKFold)
     assert small.describe() == "5-fold cross-validation repeated 3 times (seed 0)"
-    assert len(list(small.splitter().split(np.zeros(200), np.arange(200) % 2))) == 15
+    assert len(list(small.splitter().split(np.zeros(251), np.arange(251) % 2))) == 15
+    assert choose_evaluation(pd.Series(np.arange(1_000) % 2), **budget).n_repeats == 3
     two = choose_evaluation(pd.Series(np.arange(1_500) % 2), **budget)
     assert (two.n_splits, two.n_repeats) == (5, 2)
     once = choose_evaluation(pd.Series(np.arange(3_000) % 2), **budget)
