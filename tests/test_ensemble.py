@@ -391,6 +391,39 @@ def test_score_folds_returns_the_validation_predictions() -> None:
     assert none[1] is None and pack_predictions([none]) == {"kind": "labels"}
 
 
+@pytest.mark.parametrize("metric", ["rmse", "mae", "r2"])
+def test_score_folds_predicts_a_regression_fold_once(metric: str) -> None:
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import cross_val_score
+
+    calls = []
+
+    class CountedRidge(Ridge):
+        def predict(self, X):
+            calls.append(len(X))
+            return super().predict(X)
+
+    X, y = make_friedman1(n_samples=80, random_state=0)
+    X, y = pd.DataFrame(X), pd.Series(y)
+    evaluation = Evaluation(n_splits=4, stratified=False, n_repeats=2)
+    splits = list(evaluation.splitter().split(X, y))
+    task = SimpleNamespace(metric=metric, task_type="regression", pos_label=None)
+    kept = score_folds(CountedRidge(), X, y, splits, task, lambda v, f: False,
+                       predictions=True)
+    assert calls == [20] * 8  # one predict per fold serves the score and the kept outputs
+    plain = score_folds(Ridge(), X, y, splits, task, lambda v, f: False)
+    expected = get_metric(metric).from_scorer("regression", float(np.mean(cross_val_score(
+        Ridge(), X, y, cv=evaluation.splitter(),
+        scoring=get_metric(metric).scorer("regression")))))
+    assert kept["score"] == plain["score"] == pytest.approx(expected, abs=1e-12)
+    oof = kept["predictions"]
+    values = np.frombuffer(oof["values"], dtype=np.float32)
+    rows = np.frombuffer(oof["rows"], dtype=np.int32)
+    first = Ridge().fit(X.iloc[splits[0][0]], y.iloc[splits[0][0]]).predict(X.iloc[splits[0][1]])
+    np.testing.assert_allclose(values[:20], first, rtol=1e-6)
+    assert np.array_equal(rows, np.concatenate([v for _, v in splits]))
+
+
 # --------------------------------------------------------------------------- the program
 
 PREPROCESS = '''\

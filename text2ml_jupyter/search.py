@@ -477,8 +477,9 @@ def score_folds(estimator: Any, X: Any, y: Any, splits: list[Any], task: Any,
     import numpy as np
     from sklearn.base import clone
 
+    from ._predicted import Predicted
     from ._prediction_store import fold_outputs, pack_predictions
-    from .metrics import get_metric
+    from .metrics import REGRESSION, get_metric
 
     metric = get_metric(task.metric)
     scorer = metric.scorer(task.task_type, task.pos_label)
@@ -491,13 +492,16 @@ def score_folds(estimator: Any, X: Any, y: Any, splits: list[Any], task: Any,
         fitted = clone(estimator).fit(X.iloc[train], y.iloc[train])
         fit_seconds.append(time.monotonic() - started)
         iterations += boosting_iterations(fitted)
-        value = float(scorer(fitted, X.iloc[valid], y.iloc[valid]))
+        X_valid, scored = X.iloc[valid], fitted
+        if predictions:
+            if task.task_type == REGRESSION:  # one predict serves both (_predicted.py)
+                scored = Predicted(fitted.predict(X_valid))
+            kept.append(fold_outputs(scored, X_valid, valid, task.task_type))
+        value = float(scorer(scored, X_valid, y.iloc[valid]))
         if not math.isfinite(value):
             raise CandidateError(f"the score on fold {fold + 1} is {value} "
                                  "(NaN or infinite predictions?)")
         raw.append(value)
-        if predictions:
-            kept.append(fold_outputs(fitted, X.iloc[valid], valid, task.task_type))
         running = metric.from_scorer(task.task_type, float(np.mean(raw)))
         if fold < len(splits) - 1 and should_prune(running, fold):
             return {"pruned": True, "step": fold}
