@@ -26,7 +26,8 @@ _THREE_FOLD_MAX_ROWS = 20_000
 _HOLDOUT_SIZE = 0.2
 # Rows up to which k-fold CV is repeated (reshuffled) 5 times, 3 times, then 2 times ...
 # (5 on the smallest tables: their fits take milliseconds and their CV scores are the
-# noisiest; benchmarks/README.md, "Five repeats on the smallest tables", measured it.)
+# noisiest; measured in benchmarks/README.md, "Five repeats of k-fold CV on the smallest
+# tables".)
 _FIVE_REPEATS_MAX_ROWS = 250
 _THREE_REPEATS_MAX_ROWS = 1_000
 _TWO_REPEATS_MAX_ROWS = 2_000
