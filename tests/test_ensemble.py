@@ -424,6 +424,74 @@ def test_score_folds_predicts_a_regression_fold_once(metric: str) -> None:
     assert np.array_equal(rows, np.concatenate([v for _, v in splits]))
 
 
+@pytest.mark.parametrize(("metric", "model"), [
+    *[(m, "logistic") for m in ("accuracy", "balanced_accuracy", "f1", "roc_auc", "log_loss")],
+    *[(m, "linear_svc") for m in ("accuracy", "f1", "roc_auc")],  # no predict_proba
+])
+def test_score_folds_transforms_a_classification_fold_once(metric: str, model: str) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    calls = []
+
+    class CountedScaler(StandardScaler):
+        def transform(self, X, copy=None):
+            calls.append(len(X))
+            return super().transform(X, copy=copy)
+
+    def pipeline(scaler):
+        last = LogisticRegression() if model == "logistic" else LinearSVC(random_state=0)
+        return make_pipeline(scaler, "passthrough", last)
+
+    X, y = make_classification(n_samples=90, random_state=1)
+    X, y = pd.DataFrame(X), pd.Series(np.where(y == 1, "yes", "no"))
+    evaluation = Evaluation(n_splits=3, stratified=True, n_repeats=2)
+    splits = list(evaluation.splitter().split(X, y))
+    task = SimpleNamespace(metric=metric, task_type="binary", pos_label="yes")
+    kept = score_folds(pipeline(CountedScaler()), X, y, splits, task, lambda v, f: False,
+                       predictions=True)
+    # the validation rows (30 of 90) pass through the transforms once per fold
+    assert [n for n in calls if n == 30] == [30] * 6
+    plain = score_folds(pipeline(StandardScaler()), X, y, splits, task, lambda v, f: False)
+    expected = get_metric(metric).from_scorer("binary", float(np.mean(cross_val_score(
+        pipeline(StandardScaler()), X, y, cv=evaluation.splitter(),
+        scoring=get_metric(metric).scorer("binary", "yes")))))
+    assert kept["score"] == plain["score"] == pytest.approx(expected, abs=1e-12)
+    oof = kept["predictions"]
+    if model == "linear_svc":  # no probabilities to blend: not an ensemble member
+        assert oof == {"kind": "labels"}
+        return
+    values = np.frombuffer(oof["values"], dtype=np.float32).reshape(-1, 2)
+    train, valid = splits[0]
+    first = pipeline(StandardScaler()).fit(X.iloc[train], y.iloc[train])
+    np.testing.assert_allclose(values[:30], first.predict_proba(X.iloc[valid]), rtol=1e-6)
+    assert oof["classes"] == ["no", "yes"]
+
+
+def test_a_classifier_that_is_not_a_pipeline_is_scored_as_it_is() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from text2ml_jupyter._predicted import Pretransformed, pretransformed
+
+    X, y = make_classification(n_samples=40, random_state=0)
+    fitted = LogisticRegression().fit(X, y)
+    assert pretransformed(fitted, X) is fitted
+    stand_in = pretransformed(_around(fitted), X[:10])
+    assert isinstance(stand_in, Pretransformed)
+    np.testing.assert_array_equal(stand_in.predict(X[:10]), fitted.predict(X[:10]))
+    with pytest.raises(ValueError, match="10 rows were prepared, not these 5"):
+        stand_in.predict_proba(X[:5])
+
+
+def _around(fitted):
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("features", "passthrough"), ("model", fitted)])
+
+
 # --------------------------------------------------------------------------- the program
 
 PREPROCESS = '''\

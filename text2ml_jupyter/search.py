@@ -477,7 +477,7 @@ def score_folds(estimator: Any, X: Any, y: Any, splits: list[Any], task: Any,
     import numpy as np
     from sklearn.base import clone
 
-    from ._predicted import Predicted
+    from ._predicted import Predicted, pretransformed
     from ._prediction_store import fold_outputs, pack_predictions
     from .metrics import REGRESSION, get_metric
 
@@ -493,9 +493,9 @@ def score_folds(estimator: Any, X: Any, y: Any, splits: list[Any], task: Any,
         fit_seconds.append(time.monotonic() - started)
         iterations += boosting_iterations(fitted)
         X_valid, scored = X.iloc[valid], fitted
-        if predictions:
-            if task.task_type == REGRESSION:  # one predict serves both (_predicted.py)
-                scored = Predicted(fitted.predict(X_valid))
+        if predictions:  # one pass through the pipeline serves both (_predicted.py)
+            scored = Predicted(fitted.predict(X_valid)) if task.task_type == REGRESSION \
+                else pretransformed(fitted, X_valid)
             kept.append(fold_outputs(scored, X_valid, valid, task.task_type))
         value = float(scorer(scored, X_valid, y.iloc[valid]))
         if not math.isfinite(value):
