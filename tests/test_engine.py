@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -249,6 +250,42 @@ def test_engine_imports_nothing_from_jupyter() -> None:
                          check=True).stdout.split(maxsplit=1)
     assert int(out[0]) >= 20, out  # the walk really imported the engine's modules
     assert out[1].strip() == "[]", out[1]
+
+
+def test_candidates_are_tested_in_the_context_the_first_trial_will_run(monkeypatch) -> None:
+    """Each slot's tests get one accepted candidate of every earlier slot: the quickest
+    combination (search.quickest_combination), not the best-first one, so the tests after
+    the model's fit its quickest model."""
+    from text2ml_jupyter import events as ev
+    from text2ml_jupyter import generation
+    from text2ml_jupyter.search import Budget
+
+    seconds = {"chars": 0.35, "words": 0.03, "passthrough": 0.05, "hgb": 0.20, "svm": 0.11,
+               "nb": 0.08, "none": 0.1}
+    names = {"preprocess": ["chars", "words"], "features": ["passthrough"],
+             "model": ["hgb", "svm", "nb"], "postprocess": ["none"]}
+    contexts: dict[str, list[str]] = {}
+
+    def tested(pool, candidates, upstream, **_kwargs) -> None:
+        contexts[candidates[0].slot] = [c.name for c in upstream]
+        for candidate in candidates:
+            candidate.status, candidate.test_seconds = PASSED, seconds[candidate.name]
+
+    class Provider:
+        name = "fake"
+
+        def generate(self, slot, context):
+            return [Candidate(slot.name, name, "") for name in names[slot.name]]
+
+    monkeypatch.setattr(generation, "run_contract_tests", tested)
+    accepted, _ = generation.generate_and_test(
+        Provider(), SimpleNamespace(warm=lambda: None), SimpleNamespace(accepted={}),
+        job={}, budget=Budget(30.0), emit=ev.Emitter(None), stop=threading.Event(),
+        notes=[])
+    assert contexts == {"preprocess": [], "features": ["words"],
+                        "model": ["words", "passthrough"],
+                        "postprocess": ["words", "passthrough", "nb"]}
+    assert [c.name for c in accepted["model"]] == ["hgb", "svm", "nb"]  # best-first order kept
 
 
 def test_the_quickest_combination_is_enqueued_first_then_the_best_first_ones(tmp_path) -> None:

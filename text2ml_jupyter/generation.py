@@ -1,9 +1,10 @@
 """Generating and testing candidates, slot by slot (Contextual Modular Generation).
 
 For each slot in order the provider writes K candidates knowing the accepted upstream
-ones; each is tested in a worker with those upstream candidates on real rows; failures go
-back to the provider for repair. LLM calls run under a share of the run's budget, so a
-slow endpoint cannot eat the search.
+ones; each is tested in a worker with one accepted candidate of every earlier slot (the
+combination the first trial will run) on real rows; failures go back to the provider for
+repair. LLM calls run under a share of the run's budget, so a slow endpoint cannot eat
+the search.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .candidates import FAILED, PASSED, Candidate
 from .errors import Text2MLError
 from .providers import GenerationContext, Provider
 from .sandbox import WorkerPool
-from .search import Budget
+from .search import Budget, quickest_combination
 from .slots import SLOTS
 from .testing import run_contract_tests
 
@@ -48,12 +49,14 @@ def generate_and_test(provider: Provider, pool: WorkerPool, context: GenerationC
     def changed(candidate: Candidate) -> None:
         emit(ev.CANDIDATE, _candidate_message(candidate), candidate=candidate)
 
-    for index, slot in enumerate(SLOTS):
+    for slot in SLOTS:
         emit_stage(emit, budget, f"generate:{slot.name}",
                    f"Generating candidates for {slot.name}")
         batch = _unique_names(_generated(provider, slot, context, budget, notes), every)
         report_usage(emit, provider)
-        upstream = [accepted[s.name][0] for s in SLOTS[:index]]
+        # the context: what the first trial will run (search.quickest_combination), so
+        # the tests after the model's fit the quickest model, not the slowest
+        upstream = list(quickest_combination(accepted).values())
         for round_ in range(_MAX_REPAIR_ROUNDS + 1):
             every += batch
             for candidate in batch:
