@@ -55,7 +55,7 @@ def generate_and_test(provider: Provider, pool: WorkerPool, context: GenerationC
         batch = _unique_names(_generated(provider, slot, context, budget, notes), every)
         report_usage(emit, provider)
         # the context: what the first trial will run (search.quickest_combination), so
-        # the tests after the model's fit the quickest model, not the slowest
+        # the tests after the model's fit the quickest model, not the first listed
         upstream = list(quickest_combination(accepted).values())
         for round_ in range(_MAX_REPAIR_ROUNDS + 1):
             every += batch
