@@ -486,7 +486,7 @@ def test_a_classifier_that_is_not_a_pipeline_is_scored_as_it_is() -> None:
         stand_in.predict_proba(X[:5])
 
 
-def _around(fitted):
+def _around(fitted: Any) -> Any:
     from sklearn.pipeline import Pipeline
 
     return Pipeline([("features", "passthrough"), ("model", fitted)])

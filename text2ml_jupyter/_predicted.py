@@ -73,15 +73,12 @@ class Pretransformed(ClassifierMixin, BaseEstimator):
 
 
 def pretransformed(fitted: Any, X: Any) -> Any:
-    """``fitted`` ready to score ``X``: a ``Pretransformed`` for a Pipeline (its transforms
-    run here, once, as ``Pipeline.predict`` runs them), else ``fitted`` itself (a wrapper
-    such as a decision threshold decides how its inner pipeline is called)."""
+    """``fitted`` ready to score ``X``: a ``Pretransformed`` for a Pipeline (the steps
+    before its last transform ``X`` here, once, as ``Pipeline.predict`` would), else
+    ``fitted`` itself (a wrapper such as a decision threshold decides how its inner
+    pipeline is called)."""
     from sklearn.pipeline import Pipeline
 
     if not isinstance(fitted, Pipeline):
         return fitted
-    Xt = X
-    for _, step in fitted.steps[:-1]:
-        if step is not None and not isinstance(step, str):  # "passthrough" does nothing
-            Xt = step.transform(Xt)
-    return Pretransformed(fitted.steps[-1][1], Xt, len(X))
+    return Pretransformed(fitted[-1], fitted[:-1].transform(X), len(X))
