@@ -138,3 +138,9 @@ def thread_pools(context):
     from threadpoolctl import threadpool_info
 
     return {info["internal_api"]: info["num_threads"] for info in threadpool_info()}
+
+
+def note_pid(context, folder):
+    """Leave a file named after this worker's pid in ``folder`` (inside the scratch)."""
+    with open(os.path.join(folder, str(os.getpid())), "w") as f:
+        f.write("warmed")

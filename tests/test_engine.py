@@ -19,6 +19,7 @@ import text2ml_jupyter
 from text2ml_jupyter import Text2MLError
 from text2ml_jupyter.candidates import FAILED, PASSED, Candidate
 from text2ml_jupyter.providers.offline import OfflineProvider
+from text2ml_jupyter.testing import WARM_UP
 
 DATA = Path(__file__).parent / "data"
 
@@ -278,14 +279,54 @@ def test_candidates_are_tested_in_the_context_the_first_trial_will_run(monkeypat
             return [Candidate(slot.name, name, "") for name in names[slot.name]]
 
     monkeypatch.setattr(generation, "run_contract_tests", tested)
+    warmed: list[dict] = []
     accepted, _ = generation.generate_and_test(
-        Provider(), SimpleNamespace(warm=lambda: None), SimpleNamespace(accepted={}),
-        job={}, budget=Budget(30.0), emit=ev.Emitter(None), stop=threading.Event(),
-        notes=[])
+        Provider(), SimpleNamespace(warm=lambda **kwargs: warmed.append(kwargs)),
+        SimpleNamespace(accepted={}), job={"data_path": "d"}, budget=Budget(30.0),
+        emit=ev.Emitter(None), stop=threading.Event(), notes=[])
+    # the workers pay their first-use costs before the tests are timed
+    assert [w["exercise"] for w in warmed] == [(WARM_UP, {"data_path": "d"})]
     assert contexts == {"preprocess": [], "features": ["words"],
                         "model": ["words", "passthrough"],
                         "postprocess": ["words", "passthrough", "nb"]}
     assert [c.name for c in accepted["model"]] == ["hgb", "svm", "nb"]  # best-first order kept
+
+
+@pytest.mark.parametrize("labels", [["yes", "no"] * 30, [float(i % 7) for i in range(60)]])
+def test_warm_up_loads_the_data_once_and_fits_a_standard_pipeline(labels) -> None:
+    """testing.warm_up (a worker's exercise before its first contract test) loads the data
+    where the tests find it again and fits numbers, categories and text; it never
+    raises, whatever the data."""
+    from text2ml_jupyter.spec import infer_spec
+    from text2ml_jupyter.testing import warm_up
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"size": rng.normal(size=60), "colour": ["red", "blue", None] * 20,
+                          "note": [f"a note about item {i}" for i in range(60)],
+                          "label": labels})
+    frame.loc[3, "size"] = np.nan
+    spec = infer_spec("Predict label.", frame, target="label",
+                      roles={"colour": "categorical", "note": "text"})
+
+    class Context:
+        def __init__(self) -> None:
+            self.loads, self.derived = 0, {}
+
+        def load(self, path: str) -> pd.DataFrame:
+            if path != "data.pkl":
+                raise FileNotFoundError(path)
+            self.loads += 1
+            return frame
+
+        def memo(self, key, make):
+            if key not in self.derived:
+                self.derived[key] = make()
+            return self.derived[key]
+
+    context = Context()
+    assert warm_up(context, data_path="data.pkl", spec=spec.to_dict()) is True
+    assert context.loads == 1 and len(context.derived) == 1
+    assert warm_up(Context(), data_path="missing.pkl", spec=spec.to_dict()) is False
 
 
 def test_the_quickest_combination_is_enqueued_first_then_the_best_first_ones(tmp_path) -> None:

@@ -340,6 +340,21 @@ def test_the_fork_server_exits_with_its_caller(tmp_path):
         pytest.fail("the fork server outlived its caller")
 
 
+def test_warm_runs_an_exercise_on_every_worker_and_survives_its_failure(monkeypatch, tmp_path):
+    """warm(exercise=...) runs the call once on each worker (testing.warm_up pays the
+    first-use costs there before anything is timed); a failing exercise replaces no one."""
+    monkeypatch.setenv("PYTHONPATH", str(HERE))
+    with WorkerPool(2, tmp_path / "scratch", Limits(memory_mb=2048)) as pool:
+        marks = pool.scratch / "marks"
+        marks.mkdir(parents=True)
+        pool.warm(exercise=("_worker_jobs:note_pid", {"folder": str(marks)}))
+        pids = {worker.process.pid for worker in pool._workers}
+        assert {int(mark.name) for mark in marks.iterdir()} == pids and len(pids) == 2
+        pool.warm(exercise=("_worker_jobs:raise_value_error", {}))
+        assert {worker.process.pid for worker in pool._workers} == pids
+        assert pool.replaced == 0 and call(pool, "echo", value=1) == 1
+
+
 def test_retired_workers_exit_and_come_back_when_needed(monkeypatch, tmp_path):
     monkeypatch.setenv("PYTHONPATH", str(HERE))
     with WorkerPool(2, tmp_path / "scratch", Limits(memory_mb=2048)) as pool:

@@ -24,7 +24,7 @@ from .providers import GenerationContext, Provider
 from .sandbox import WorkerPool
 from .search import Budget, quickest_combination
 from .slots import SLOTS
-from .testing import run_contract_tests
+from .testing import WARM_UP, run_contract_tests
 
 _MAX_REPAIR_ROUNDS = 2
 
@@ -44,7 +44,10 @@ def generate_and_test(provider: Provider, pool: WorkerPool, context: GenerationC
     accepted: dict[str, list[Candidate]] = {}
     every: list[Candidate] = []
     per_test = max(10.0, min(30.0, 0.2 * budget.seconds))
-    pool.warm()  # imports finish here, so a test's time limit measures the candidate only
+    # imports and first fits happen here, so a test's time (its limit, and the ranking
+    # of quickest_combination) measures the candidate only
+    pool.warm(timeout=max(1.0, budget.remaining()), exercise=(WARM_UP, job),
+              should_stop=stop.is_set)
 
     def changed(candidate: Candidate) -> None:
         emit(ev.CANDIDATE, _candidate_message(candidate), candidate=candidate)

@@ -344,26 +344,41 @@ class WorkerPool:
     def _spawn(self, index: int) -> Worker:
         return Worker(self.limits, self.scratch / f"worker-{index}.log", self.scratch)
 
-    def warm(self, timeout: float = 120.0) -> None:
+    def warm(self, timeout: float = 120.0, exercise: tuple[str, dict[str, Any]] | None = None,
+             should_stop: Callable[[], bool] | None = None) -> None:
         """Send every idle worker a cheap call so its imports happen now, not in a test
-        or trial; returns when all have answered (or died, or the timeout passed)."""
+        or trial; returns when all have answered (or died, or the timeout passed).
+
+        ``exercise`` (target, kwargs) then runs on every one of them: a call that pays the
+        first-use costs which would otherwise be counted in the first thing timed there
+        (``testing.warm_up``). ``start_seconds`` measures the start only."""
         started = time.monotonic()
         deadline = started + timeout
         indices = []
         while not self._idle.empty():
             indices.append(self._idle.get())
-        threads = [threading.Thread(target=self._warm_one, args=(i, deadline)) for i in indices]
+        answered: list[float] = []
+        threads = [threading.Thread(target=self._warm_one,
+                                    args=(i, deadline, exercise, should_stop, answered))
+                   for i in indices]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         for index in indices:
             self._idle.put(index)
-        self.start_seconds = time.monotonic() - started
+        self.start_seconds = max(answered, default=time.monotonic()) - started
 
-    def _warm_one(self, index: int, deadline: float) -> None:
+    def _warm_one(self, index: int, deadline: float,
+                  exercise: tuple[str, dict[str, Any]] | None,
+                  should_stop: Callable[[], bool] | None, answered: list[float]) -> None:
         try:
-            self._ensure(index).call(_WARM_UP, {}, deadline=deadline)
+            self._ensure(index).call(_WARM_UP, {}, deadline=deadline, should_stop=should_stop)
+            answered.append(time.monotonic())
+            if exercise is not None:
+                target, kwargs = exercise
+                self._ensure(index).call(target, kwargs, deadline=deadline,
+                                         should_stop=should_stop)
         except (WorkerFailure, CandidateError):
             self._ensure(index)  # replaced; the next call finds a fresh worker
 

@@ -121,7 +121,8 @@ def enqueue_defaults(study: Any, accepted: dict[str, list[Candidate]], limit: in
 def quickest_combination(accepted: dict[str, list[Candidate]]) -> dict[str, Candidate]:
     """The quickest model by its contract test's time, and for the other slots their
     first (best-first) candidate unless another tested at least 2x quicker: test times
-    are a noisy proxy (a worker's first test pays its warm-up), only large gaps count."""
+    are a noisy proxy (one small sample, a shared machine; the workers' first-use costs
+    are paid before the tests, testing.warm_up), so only large gaps count."""
     def seconds(candidate: Candidate) -> float:
         return math.inf if candidate.test_seconds is None else candidate.test_seconds
 
