@@ -373,12 +373,12 @@ class WorkerPool:
                   exercise: tuple[str, dict[str, Any]] | None,
                   should_stop: Callable[[], bool] | None, answered: list[float]) -> None:
         try:
-            self._ensure(index).call(_WARM_UP, {}, deadline=deadline, should_stop=should_stop)
+            worker = self._ensure(index)
+            worker.call(_WARM_UP, {}, deadline=deadline, should_stop=should_stop)
             answered.append(time.monotonic())
             if exercise is not None:
                 target, kwargs = exercise
-                self._ensure(index).call(target, kwargs, deadline=deadline,
-                                         should_stop=should_stop)
+                worker.call(target, kwargs, deadline=deadline, should_stop=should_stop)
         except (WorkerFailure, CandidateError):
             self._ensure(index)  # replaced; the next call finds a fresh worker
 

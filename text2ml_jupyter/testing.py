@@ -80,17 +80,10 @@ def contract_test(context: Any, *, data_path: str, spec: dict[str, Any],
     builds when ``check_determinism``); raise CandidateError with a short reason when the
     contract is broken or the two runs disagree. Other job keys (fidelity settings of
     the search) do not concern a test."""
-    import pandas as pd
-
-    from ._building import load_training_data
-    from .spec import TaskSpec
-
-    task = TaskSpec.from_dict(spec)
-    X, y = load_training_data(context, data_path, task)
-    X_fit, X_check, y_fit, y_check = _sample(X, y, task.is_classification, seed)
-    before = int(pd.util.hash_pandas_object(X_fit, index=True).sum())
+    task, X_fit, X_check, y_fit, y_check = _test_rows(context, data_path, spec, seed)
+    before = _fingerprint(X_fit)
     first = _exercise(chain, task, X_fit, X_check, y_fit, y_check)
-    if int(pd.util.hash_pandas_object(X_fit, index=True).sum()) != before:
+    if _fingerprint(X_fit) != before:
         raise CandidateError("mutated its input DataFrame (it must work on a copy)")
     if not check_determinism:
         return {"rows": _rows(X_fit) + _rows(X_check)}
@@ -111,16 +104,10 @@ def warm_up(context: Any, *, data_path: str, spec: dict[str, Any], seed: int = 0
     and a worker's first test took 0.08-0.13 s longer than the same test run again
     (titanic, penguins, tips): the candidates tested first looked 2-3x slower than they
     are. Best effort: a problem with the data is for the tests themselves to report."""
-    import pandas as pd
-
-    from ._building import load_training_data
-    from .spec import TaskSpec
-
     try:
-        task = TaskSpec.from_dict(spec)
-        X, y = load_training_data(context, data_path, task)
-        X_fit, X_check, y_fit, _ = _sample(X, y, task.is_classification, seed)
-        pd.util.hash_pandas_object(X_fit, index=True).sum()
+        # the same preparation as contract_test's, so its first-use costs are paid here
+        task, X_fit, X_check, y_fit, _ = _test_rows(context, data_path, spec, seed)
+        _fingerprint(X_fit)
         pipeline = _standard_pipeline(task).fit(X_fit, y_fit)
         pipeline.predict(X_check)
         if task.is_classification:
@@ -128,6 +115,25 @@ def warm_up(context: Any, *, data_path: str, spec: dict[str, Any], seed: int = 0
     except Exception:  # noqa: BLE001 - best effort, see above
         return False
     return True
+
+
+def _test_rows(context: Any, data_path: str, spec: dict[str, Any],
+               seed: int) -> tuple[Any, Any, Any, Any, Any]:
+    """(task, X_fit, X_check, y_fit, y_check): the task and its test sample, from the
+    worker's cached data."""
+    from ._building import load_training_data
+    from .spec import TaskSpec
+
+    task = TaskSpec.from_dict(spec)
+    X, y = load_training_data(context, data_path, task)
+    return (task, *_sample(X, y, task.is_classification, seed))
+
+
+def _fingerprint(X: Any) -> int:
+    """A hash of a DataFrame's values and index (to see whether a candidate changed it)."""
+    import pandas as pd
+
+    return int(pd.util.hash_pandas_object(X, index=True).sum())
 
 
 def _standard_pipeline(task: Any) -> Any:
