@@ -201,6 +201,10 @@ def test_refit_prefers_the_best_trial_that_can_be_refitted_in_time() -> None:
     # none fits: the quickest to refit
     assert refit_in_time([slow, best], budget, 100.0, [])[0] is best
     assert refit_in_time([], budget, 1.0, []) == []
+    # none fits and the best is the quickest: refitted anyway, and the note says so
+    notes = []
+    assert refit_in_time([best, slow], budget, 100.0, notes) == [best, slow]
+    assert "refitted anyway" in notes[0] and "instead" not in notes[0]
 
 
 def test_a_refit_too_long_for_the_budget_fits_on_the_sample(monkeypatch, tmp_path) -> None:

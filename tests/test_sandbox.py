@@ -92,12 +92,44 @@ def test_after_a_stop_the_worker_is_replaced_only_when_needed(pool):
 
 def test_close_returns_at_once_and_workers_exit(tmp_path):
     pool = WorkerPool(2, tmp_path)
+    pool.warm()
     processes = [w.process for w in pool._workers]
     started = time.monotonic()
     pool.close()
     assert time.monotonic() - started < 1
     for process in processes:
         assert process.wait(timeout=10) is not None
+
+
+def test_the_pool_starts_without_waiting_for_the_fork_server(monkeypatch, tmp_path):
+    """WorkerPool() returns at once and its workers are forked on first use, so the
+    caller's work before the first test (reading the task, an LLM's reading of it)
+    overlaps the fork server's imports in a fresh process instead of waiting for them."""
+    import threading
+
+    from text2ml_jupyter import _forkserver
+
+    server_ready = threading.Event()
+    real_get_server = _forkserver.get_server
+
+    def get_server_once_ready():
+        server_ready.wait()  # a fork server still importing its libraries
+        return real_get_server()
+
+    monkeypatch.setenv("PYTHONPATH", str(HERE))
+    monkeypatch.setattr(_forkserver, "get_server", get_server_once_ready)
+    built = []
+    constructor = threading.Thread(
+        target=lambda: built.append(WorkerPool(2, tmp_path / "scratch")), daemon=True)
+    constructor.start()
+    constructor.join(timeout=30)
+    server_ready.set()  # frees the constructor too, if it was waiting
+    assert built, "WorkerPool() waited for the fork server"
+    with built[0] as pool:
+        assert pool._workers == [None, None]  # nothing forked yet
+        assert call(pool, "echo", value=3) == 3
+        pool.warm()
+        assert all(w is not None and w.alive for w in pool._workers)
 
 
 @pytest.mark.parametrize("job, reason", [("exit_hard", "exit code 3"),

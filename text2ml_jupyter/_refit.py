@@ -138,10 +138,16 @@ def refit_in_time(trials: list[Any], budget: Budget, scale: float,
     if not trials or in_time[:1] == trials[:1]:
         return in_time + [t for t in trials if t not in in_time]
     chosen = in_time or [min(trials, key=refit_seconds)]
-    notes.append(f"The best trial's pipeline would take about {refit_seconds(trials[0]):.0f} s "
-                 f"to refit on all rows, more than the {max(left, 0):.0f} s the budget had "
-                 f"left; trial {chosen[0].number}'s (about {refit_seconds(chosen[0]):.0f} s) "
-                 "was refitted instead. A larger budget refits the best one.")
+    too_long = (f"The best trial's pipeline would take about {refit_seconds(trials[0]):.0f} s "
+                f"to refit on all rows, more than the {max(left, 0):.0f} s the budget had "
+                "left; ")
+    if chosen[0] is trials[0]:  # no refit fits, and the best is also the quickest
+        notes.append(too_long + "no trial's refit fits, so it was refitted anyway and the "
+                     "run may end after its budget. A larger budget avoids this.")
+    else:
+        notes.append(too_long + f"trial {chosen[0].number}'s (about "
+                     f"{refit_seconds(chosen[0]):.0f} s) was refitted instead. A larger "
+                     "budget refits the best one.")
     return chosen + [t for t in trials if t not in chosen]
 
 

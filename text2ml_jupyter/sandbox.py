@@ -337,8 +337,12 @@ class WorkerPool:
         # it (a patched library), so what the caller loads unchecked comes from a fresh one.
         self.ran_generated_code = False
         self.start_seconds = 2.0  # how long a worker takes to start; measured by warm()
+        # Workers are forked on first use (warm() or a call), not here: in a fresh process
+        # the fork server answers only after its imports (2 s or more), and the caller's
+        # own work meanwhile (reading the task, writing the data; an LLM's reading of the
+        # task) should overlap with them instead of waiting.
+        _forkserver.prestart()
         for index in range(n_workers):
-            self._workers[index] = self._spawn(index)
             self._idle.put(index)
 
     def _spawn(self, index: int) -> Worker:
@@ -367,15 +371,16 @@ class WorkerPool:
             thread.join()
         for index in indices:
             self._idle.put(index)
-        self.start_seconds = max(answered, default=time.monotonic()) - started
+        self.start_seconds = max(answered, default=time.monotonic() - started)
 
     def _warm_one(self, index: int, deadline: float,
                   exercise: tuple[str, dict[str, Any]] | None,
                   should_stop: Callable[[], bool] | None, answered: list[float]) -> None:
         try:
             worker = self._ensure(index)
+            spawned = time.monotonic()  # the fork server's own start is not the worker's
             worker.call(_WARM_UP, {}, deadline=deadline, should_stop=should_stop)
-            answered.append(time.monotonic())
+            answered.append(time.monotonic() - spawned)
             if exercise is not None:
                 target, kwargs = exercise
                 worker.call(target, kwargs, deadline=deadline, should_stop=should_stop)
