@@ -13,14 +13,13 @@ a mean). This script fits fixed configurations of those and of the catalog's reg
 protocol's held-out rows: each development split divides the protocol's training rows
 again (``run_benchmarks.py --within-train --split-seed N``), and every model is fitted on
 its training part and scored on its held-out part. Also printed: each model's CV MAE (5-fold
-repeated 3 times) on the training part. Writes ``benchmarks/results/mae-models-<id>.json``.
+repeated 3 times) on the training part. Writes ``benchmarks/results/mae_models-<time>.json``
+(with the machine and package versions, as the other scripts' results).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import sys
 import warnings
 from collections.abc import Callable
@@ -31,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
+import _perf_common as pc  # noqa: E402
 import pandas as pd  # noqa: E402
 from _common import load_frame, load_tasks, split  # noqa: E402
 
@@ -122,11 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, row in summary.items():
         print(f"| {name} | {row['geomean_vs_huber']:.4f} | {row['best_on']} "
               f"| {row['mean_cv_mae']:.4f} |")
-    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out = HERE / "results" / f"mae-models-{run_id}.json"
-    out.write_text(json.dumps({"run_id": run_id, "command": sys.argv, "task": args.task,
-                               "splits": runs, "summary": summary}, indent=1))
-    print(f"results: {out}")
+    run = pc.new_run("mae_models", sys.argv[1:] if argv is None else argv)
+    run.update(task=args.task, splits=runs, summary=summary)
+    print(f"results: {pc.finish(run)}")
     return 0
 
 

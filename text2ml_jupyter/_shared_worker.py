@@ -88,7 +88,8 @@ def work(opened: Any, storage: Any, study_name: str, *, data: Any, n_workers: in
     folder = RunFolder(run_dir / "workers" / name, name)  # only its scratch folder is used
     folder.scratch.mkdir(parents=True, exist_ok=True)
     workers = n_workers or usable_cores()
-    # The workers start now: their imports overlap the wait, so the first trial is quick.
+    # The fork server starts now (workers are forked from it on first use): its imports
+    # overlap the wait, so the first trial is quick.
     pool = WorkerPool(workers, folder.scratch,
                       Limits(memory_limit_mb or _default_memory(workers)))
     try:

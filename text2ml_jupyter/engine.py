@@ -172,7 +172,8 @@ def run(
     run_id = new_run_id()
     folder = RunFolder.create(Path(run_dir or ".text2ml"), run_id)
     workers, threads = (n_workers, 1) if n_workers else default_workers(len(frame))
-    # Workers start now: their imports overlap with understanding the task.
+    # The fork server starts now (workers are forked from it on first use): its imports
+    # overlap with understanding the task.
     pool = WorkerPool(workers, folder.scratch,
                       Limits(memory_limit_mb or _default_memory(workers), threads=threads))
     try:
