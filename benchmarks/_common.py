@@ -71,6 +71,13 @@ def split(task: dict[str, Any], df: pd.DataFrame, seed: int = SPLIT_SEED
     return train, test
 
 
+def development_split(task: dict[str, Any], df: pd.DataFrame, seed: int
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, test) of the protocol's *training* rows only, split again with ``seed``
+    (``run_benchmarks.py --within-train``): the protocol's held-out rows are never in it."""
+    return split(task, split(task, df, SPLIT_SEED)[0].reset_index(drop=True), seed)
+
+
 def coerce_label(value: Any, y: pd.Series) -> Any:
     """The label as it appears in ``y`` (tasks.json writes labels as strings: "1" is the int 1
     once pandas has parsed the CSV)."""

@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 import _perf_common as pc  # noqa: E402
 import pandas as pd  # noqa: E402
-from _common import load_frame, load_tasks, split  # noqa: E402
+from _common import development_split, load_frame, load_tasks  # noqa: E402
 
 
 def _models() -> dict[str, Callable[[], Any]]:
@@ -101,11 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")  # convergence warnings of the fixed configurations
     task = next(t for t in load_tasks() if t["name"] == args.task)
-    train, _ = split(task, load_frame(task))  # the protocol's held-out rows are not read
+    frame = load_frame(task)
     models = _models()
     runs = {}
     for seed in range(1, args.splits + 1):
-        dev_train, dev_test = split(task, train.reset_index(drop=True), seed=seed)
+        dev_train, dev_test = development_split(task, frame, seed)
         runs[f"dev {seed}"] = _scores(dev_train, dev_test, task["target"], models)
         print(f"dev {seed}: done", flush=True)
     base = "Huber (catalog)"

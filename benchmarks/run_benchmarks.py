@@ -41,9 +41,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _common import (FLOOR, REPO, SPLIT_SEED, at_least_as_good, direction,  # noqa: E402
-                     fmt_score, load_frame, load_tasks, positive_label, relative, score,
-                     split)
+from _common import (FLOOR, REPO, SPLIT_SEED, at_least_as_good,  # noqa: E402
+                     development_split, direction, fmt_score, load_frame, load_tasks,
+                     positive_label, relative, score, split)
 
 RESULTS_DIR = HERE / "results"
 README = HERE / "README.md"
@@ -193,9 +193,7 @@ def prepare_split(task: dict[str, Any], root: Path, seed: int, within_train: boo
     d = root / "splits" / task["name"]
     d.mkdir(parents=True, exist_ok=True)
     df = load_frame(task)
-    if within_train:
-        df = split(task, df, SPLIT_SEED)[0].reset_index(drop=True)
-    train, test = split(task, df, seed)
+    train, test = development_split(task, df, seed) if within_train else split(task, df, seed)
     train.to_pickle(d / "train.pkl")
     test.to_pickle(d / "test.pkl")
     (d / "task.json").write_text(json.dumps(task))
