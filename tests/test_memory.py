@@ -11,6 +11,7 @@ import os
 import pickle
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import cloudpickle
@@ -21,7 +22,8 @@ import pytest
 import text2ml_jupyter
 from text2ml_jupyter._building import DefaultTrial, build_parts
 from text2ml_jupyter._lean import without_scaling
-from text2ml_jupyter._refit import _fixed_iterations, refit_program, with_settings
+from text2ml_jupyter._refit import (_fixed_iterations, expected_refit, refit_program,
+                                    with_settings)
 from text2ml_jupyter._runfolder import RunFolder
 from text2ml_jupyter._shipping import (
     PARTS_SUFFIX,
@@ -39,6 +41,7 @@ from text2ml_jupyter.search import (
     _malloc_trim,
     boosting_iterations,
     expected_refit_seconds,
+    holds_trees,
     release_memory,
     score_folds,
 )
@@ -357,6 +360,37 @@ def test_trials_report_boosting_iterations_and_the_refit_runs_them() -> None:
     assert settings == {"model__early_stopping": False, "model__max_iter": n_iter}
     # early-stopped boosting scales with rows x iterations only
     assert expected_refit_seconds(2.0, 10.0, boosting=True) < expected_refit_seconds(2.0, 10.0)
+
+
+def test_a_blend_reports_its_forest_and_its_refit_is_estimated_as_a_forest_s() -> None:
+    frame, spec, _ = _boosting()
+    blend = next(c for c in _catalog(spec, len(frame), k=8)["model"]
+                 if c.name == "boosting_forest_blend")
+    as_is = ("from sklearn.preprocessing import FunctionTransformer\n\n"
+             "def build_preprocess(trial, columns):\n    return FunctionTransformer()\n")
+    chain = [("preprocess", "p", as_is, {}),
+             ("features", "f", "def build_features(trial):\n    return 'passthrough'\n", {}),
+             ("model", blend.name, blend.source, blend.defaults),
+             ("postprocess", "q", "def build_postprocess(trial, pipeline):\n    return pipeline\n",
+              {})]
+    X, y = training_data(spec, frame)
+    splits = [(np.arange(9_000), np.arange(9_000, 12_000))]
+    estimator = build_parts(chain, lambda s, n, d: DefaultTrial(d), {})["postprocess"]
+    out = score_folds(estimator, X, y, splits, spec, lambda running, fold: False)
+    assert out["n_iter"] and out["boosting_with_trees"] is True
+    assert not holds_trees(estimator)  # unfitted: no trees grown yet
+    alone = next(c for c in _catalog(spec, len(frame), k=8)["model"]
+                 if c.name == "hist_gradient_boosting")
+    chain[2] = ("model", alone.name, alone.source, alone.defaults)
+    estimator = build_parts(chain, lambda s, n, d: DefaultTrial(d), {})["postprocess"]
+    out = score_folds(estimator, X, y, splits, spec, lambda running, fold: False)
+    assert out["n_iter"] and "boosting_with_trees" not in out
+    # the refit's estimate: the blend's at the forest's rate, above boosting's alone
+    trial = SimpleNamespace(user_attrs={"fit_seconds": 2.0, "n_iter": 40})
+    blended = SimpleNamespace(user_attrs={**trial.user_attrs, "boosting_with_trees": True})
+    assert expected_refit(blended, 10.0) == expected_refit_seconds(2.0, 10.0)
+    assert expected_refit(trial, 10.0) == expected_refit_seconds(2.0, 10.0, boosting=True)
+    assert expected_refit(blended, 10.0) > 1.5 * expected_refit(trial, 10.0)
 
 
 def test_refit_program_fits_the_fixed_iterations_and_the_program_says_so(tmp_path) -> None:

@@ -176,9 +176,12 @@ def _import_for_loading() -> None:
 
 def expected_refit(trial: Any, scale: float) -> float:
     """Seconds a trial's pipeline is expected to take to fit on all rows (early-stopped
-    boosting: rows x the iterations it ran, see ``refit_program``)."""
-    return expected_refit_seconds(float(trial.user_attrs.get("fit_seconds", 0.0)), scale,
-                                  boosting=bool(trial.user_attrs.get("n_iter")))
+    boosting: rows x the iterations it ran, see ``refit_program``; blended with a forest:
+    as a forest)."""
+    attrs = trial.user_attrs
+    return expected_refit_seconds(float(attrs.get("fit_seconds", 0.0)), scale,
+                                  boosting=bool(attrs.get("n_iter"))
+                                  and not attrs.get("boosting_with_trees"))
 
 
 def refit_program(context: Any, *, data_path: str, build_code: str, data_name: str,
