@@ -340,8 +340,8 @@ def _boosting(rows: int = 12_000) -> tuple[pd.DataFrame, Any, Any]:
     return frame, spec, model
 
 
-def test_trials_report_boosting_iterations_and_the_refit_runs_them() -> None:
-    frame, spec, model = _boosting()
+def _only(model: Any) -> Any:
+    """The unfitted pipeline of ``model`` alone: the data as it is, no post-processing."""
     as_is = ("from sklearn.preprocessing import FunctionTransformer\n\n"
              "def build_preprocess(trial, columns):\n    return FunctionTransformer()\n")
     chain = [("preprocess", "p", as_is, {}),
@@ -349,7 +349,12 @@ def test_trials_report_boosting_iterations_and_the_refit_runs_them() -> None:
              ("model", model.name, model.source, model.defaults),
              ("postprocess", "q", "def build_postprocess(trial, pipeline):\n    return pipeline\n",
               {})]
-    estimator = build_parts(chain, lambda s, n, d: DefaultTrial(d), {})["postprocess"]
+    return build_parts(chain, lambda s, n, d: DefaultTrial(d), {})["postprocess"]
+
+
+def test_trials_report_boosting_iterations_and_the_refit_runs_them() -> None:
+    frame, spec, model = _boosting()
+    estimator = _only(model)
     X, y = training_data(spec, frame)
     splits = [(np.arange(9_000), np.arange(9_000, 12_000))]
     out = score_folds(estimator, X, y, splits, spec, lambda running, fold: False)
@@ -363,26 +368,16 @@ def test_trials_report_boosting_iterations_and_the_refit_runs_them() -> None:
 
 
 def test_a_blend_reports_its_forest_and_its_refit_is_estimated_as_a_forest_s() -> None:
-    frame, spec, _ = _boosting()
+    frame, spec, alone = _boosting()
     blend = next(c for c in _catalog(spec, len(frame), k=8)["model"]
                  if c.name == "boosting_forest_blend")
-    as_is = ("from sklearn.preprocessing import FunctionTransformer\n\n"
-             "def build_preprocess(trial, columns):\n    return FunctionTransformer()\n")
-    chain = [("preprocess", "p", as_is, {}),
-             ("features", "f", "def build_features(trial):\n    return 'passthrough'\n", {}),
-             ("model", blend.name, blend.source, blend.defaults),
-             ("postprocess", "q", "def build_postprocess(trial, pipeline):\n    return pipeline\n",
-              {})]
     X, y = training_data(spec, frame)
     splits = [(np.arange(9_000), np.arange(9_000, 12_000))]
-    estimator = build_parts(chain, lambda s, n, d: DefaultTrial(d), {})["postprocess"]
+    estimator = _only(blend)
     out = score_folds(estimator, X, y, splits, spec, lambda running, fold: False)
     assert out["n_iter"] and out["boosting_with_trees"] is True
     assert not holds_trees(estimator)  # unfitted: no trees grown yet
-    alone = next(c for c in _catalog(spec, len(frame), k=8)["model"]
-                 if c.name == "hist_gradient_boosting")
-    chain[2] = ("model", alone.name, alone.source, alone.defaults)
-    estimator = build_parts(chain, lambda s, n, d: DefaultTrial(d), {})["postprocess"]
+    estimator = _only(alone)  # HistGradientBoosting alone
     out = score_folds(estimator, X, y, splits, spec, lambda running, fold: False)
     assert out["n_iter"] and "boosting_with_trees" not in out
     # the refit's estimate: the blend's at the forest's rate, above boosting's alone

@@ -526,37 +526,32 @@ def boosting_iterations(fitted: Any, depth: int = 0) -> list[int]:
     """``n_iter_`` of every early-stopped gradient boosting model inside a fitted estimator
     (pipelines, wrappers, ensembles): the refit on all rows runs that many iterations
     without holding rows out (_refit.refit_program)."""
-    if depth > 6 or isinstance(fitted, (str, bytes, int, float)) or fitted is None:
+    if depth > 6:
         return []
     if getattr(fitted, "do_early_stopping_", False) and hasattr(fitted, "n_iter_"):
         return [int(fitted.n_iter_)]
-    if isinstance(fitted, (list, tuple)):
-        children: Any = fitted
-    elif isinstance(fitted, dict):
-        children = fitted.values()
-    elif hasattr(fitted, "get_params") and hasattr(fitted, "__dict__"):
-        children = vars(fitted).values()
-    else:
-        return []
-    return [n for child in children for n in boosting_iterations(child, depth + 1)]
+    return [n for child in _parts(fitted) for n in boosting_iterations(child, depth + 1)]
 
 
 def holds_trees(fitted: Any, depth: int = 0) -> bool:
     """Whether a fitted estimator holds fitted decision trees outside its early-stopped
     gradient boosting: a blend's forest. Its refit then grows with the rows as a forest's
-    does, faster than the boosting's iterations (``expected_refit_seconds``)."""
-    if depth > 10 or isinstance(fitted, (str, bytes, int, float)) or fitted is None:
-        return False
-    if getattr(fitted, "do_early_stopping_", False):
+    does, faster than the boosting's iterations (``expected_refit_seconds``). Deeper than
+    ``boosting_iterations`` looks: a forest's trees sit below its ensemble's list."""
+    if depth > 10 or getattr(fitted, "do_early_stopping_", False):
         return False
     if hasattr(fitted, "tree_") and hasattr(fitted, "get_params"):
         return True
+    return any(holds_trees(child, depth + 1) for child in _parts(fitted))
+
+
+def _parts(fitted: Any) -> Any:
+    """What an estimator, list or dict holds, to look through for fitted models; nothing
+    for anything else (arrays, numbers, strings)."""
     if isinstance(fitted, (list, tuple)):
-        children: Any = fitted
-    elif isinstance(fitted, dict):
-        children = fitted.values()
-    elif hasattr(fitted, "get_params") and hasattr(fitted, "__dict__"):
-        children = vars(fitted).values()
-    else:
-        return False
-    return any(holds_trees(child, depth + 1) for child in children)
+        return fitted
+    if isinstance(fitted, dict):
+        return fitted.values()
+    if hasattr(fitted, "get_params") and hasattr(fitted, "__dict__"):
+        return vars(fitted).values()
+    return ()
