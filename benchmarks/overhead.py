@@ -523,12 +523,13 @@ def ipc_latency(pool: Any, prep: dict[str, Any]) -> dict[str, Any]:
             "payload_bytes": len(blob), "payload_pickle_s": pickling}
 
 
-def hook_event_cost(work: Path) -> dict[str, float]:
-    """CPU seconds per call of the guard's hook on common events (a fresh _Guard, called
-    directly, not installed)."""
+def hook_event_cost(work: Path, calls: int = 50000) -> dict[str, float]:
+    """CPU seconds per call of the guard's hook on common events (the hook of a fresh
+    _Guard, called directly, not installed)."""
     from text2ml_jupyter import _guard
 
     guard = _guard._Guard(str(work))
+    hook = guard.hook()  # the closure the worker installs (cb9d625)
     events = {"other": ("builtins.id", (1,)), "exec": ("exec", (compile("1", "x", "eval"),)),
               "open_read": ("open", ("/etc/hostname", "r", 0)),
               # checked against the calling frames (is it candidate code?)
@@ -536,9 +537,9 @@ def hook_event_cost(work: Path) -> dict[str, float]:
     out = {}
     for label, (event, args) in events.items():
         started = time.thread_time()  # CPU time: the machine is shared
-        for _ in range(50000):
-            guard.hook(event, args)
-        out[label] = (time.thread_time() - started) / 50000
+        for _ in range(calls):
+            hook(event, args)
+        out[label] = (time.thread_time() - started) / calls
     return out
 
 

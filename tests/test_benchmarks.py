@@ -1,8 +1,8 @@
 """The benchmark harness's own arithmetic: the shared scoring, the paired bootstrap, the
 "text2ml ≥ FLAML" and "≥ 0.97 × FLAML" counts of the README's tables, the phases of a
-first-pipeline record and subagging.py's averaging. The published figures come from these
-functions, so they are tested like the package; the benchmark runs themselves are not (they
-need ../shared and minutes).
+first-pipeline record, subagging.py's averaging and overhead.py's timing of the audit hook.
+The published figures come from these functions, so they are tested like the package; the
+benchmark runs themselves are not (they need ../shared and minutes).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import _common  # noqa: E402
 import first_pipeline  # noqa: E402
+import overhead  # noqa: E402
 import run_benchmarks  # noqa: E402
 import splits_table  # noqa: E402
 
@@ -264,3 +265,13 @@ def test_subagging_averages_fits_on_subsamples_and_keeps_dataframes():
     np.testing.assert_allclose(voted.predict_proba(X), proba)
     assert list(voted.predict(X)) == list(voted.classes_[proba.argmax(axis=1)])
     assert voted.score(X, labels) > 0.8  # a classifier: score is accuracy
+
+
+def test_overhead_times_the_hook_the_worker_installs(tmp_path):
+    # _Guard.hook became a factory of the installed closure (cb9d625); calling it as the
+    # hook itself broke overhead.py's profile until session 28.
+    costs = overhead.hook_event_cost(tmp_path, calls=2000)
+    assert set(costs) == {"other", "exec", "open_read", "getattr"}
+    assert all(0 <= seconds < 0.01 for seconds in costs.values())
+    assert costs["open_read"] > 0  # a watched event: the path is checked, ~1 us a call
+
